@@ -1,0 +1,3 @@
+from imagehub.cli import app
+
+app(prog_name="imagehub")

@@ -1,0 +1,99 @@
+"""Password hashing (argon2id) and access tokens (JWT, HS256 or RS256)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+import anyio
+import anyio.to_thread
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from imagehub.config import JwtAlgorithm, Settings
+from imagehub.db import utcnow
+from imagehub.errors import Unauthorized
+
+TOKEN_ISSUER = "imagehub"  # noqa: S105
+
+_hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory profile (64 MiB, t=3)
+# Each hash takes ~64 MiB and tens of milliseconds of CPU: bound how many run at once so a
+# flood of logins cannot exhaust memory; the rest wait their turn.
+_hashing_slots = anyio.CapacityLimiter(4)
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=_hashing_slots)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-real-password")
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        # An unknown email still pays for one verification, so timing does not tell.
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    return await anyio.to_thread.run_sync(_verify, password_hash, password, limiter=_hashing_slots)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+
+
+class TokenCodec:
+    """Issues and verifies access tokens. Only the configured algorithm is accepted, so
+    `alg: none` and HS/RS confusion are refused by construction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.algorithm = settings.jwt_algorithm.value
+        self.lifetime = timedelta(minutes=settings.access_token_minutes)
+        if settings.jwt_algorithm is JwtAlgorithm.RS256:
+            assert settings.jwt_private_key_file
+            assert settings.jwt_public_key_file
+            self._signing_key: str = settings.jwt_private_key_file.read_text()
+            self._verifying_key: str = settings.jwt_public_key_file.read_text()
+        else:
+            self._signing_key = self._verifying_key = settings.signing_secret()
+
+    def issue(self, user_id: uuid.UUID) -> IssuedToken:
+        now = utcnow()
+        claims = {
+            "sub": str(user_id),
+            "iss": TOKEN_ISSUER,
+            "iat": now,
+            "exp": now + self.lifetime,
+            "jti": uuid.uuid4().hex,
+        }
+        token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
+        return IssuedToken(token, int(self.lifetime.total_seconds()))
+
+    def verify(self, token: str) -> uuid.UUID:
+        try:
+            claims = jwt.decode(
+                token,
+                self._verifying_key,
+                algorithms=[self.algorithm],
+                issuer=TOKEN_ISSUER,
+                options={"require": ["sub", "exp", "iat", "iss"]},
+            )
+            return uuid.UUID(claims["sub"])
+        except jwt.ExpiredSignatureError as error:
+            raise Unauthorized("The token has expired; log in again") from error
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
+            raise Unauthorized("The token is invalid") from error

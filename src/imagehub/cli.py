@@ -1,0 +1,270 @@
+"""The `imagehub` command: run the service (all-in-one or per process) and administer it."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+
+from imagehub import __version__, migrate
+from imagehub.accounts import service as accounts
+from imagehub.accounts.models import Role
+from imagehub.accounts.schemas import RegistrationIn
+from imagehub.config import ConfigurationError, Settings, ensure_embedded_secret
+from imagehub.db import async_session_scope, async_sessionmaker_for, create_async_engine
+from imagehub.errors import AppError
+from imagehub.observability import configure_logging
+
+app = typer.Typer(
+    help="imagehub: a self-hosted image service.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+console = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        _fail(f"invalid settings:\n{error}")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _production_settings(**overrides: object) -> Settings:
+    settings = _settings().model_copy(update=overrides)
+    try:
+        settings.check_production_ready()
+    except ConfigurationError as error:
+        _fail(str(error))
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+Host = Annotated[str | None, typer.Option(help="Address to listen on [IMAGEHUB_HOST]")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on [IMAGEHUB_PORT]")]
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    migrate.upgrade(settings.effective_database_url)
+    console.print("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Host = None,
+    port: Port = None,
+    concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Run everything in one command: API, worker, scheduler (and a broker if none is set).
+
+    Defaults need nothing installed: SQLite and objects in the data folder, an embedded
+    Redis as the broker, a secret generated once and kept in the data folder.
+    """
+    from imagehub.embedded import EmbeddedRedis, Supervisor
+    from imagehub.main import create_app
+
+    settings = _settings()
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
+    configure_logging(settings.log_level, settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = ensure_embedded_secret(settings)
+    migrate.upgrade(settings.effective_database_url)
+
+    with ExitStack() as stack:
+        if settings.uses_embedded_broker:
+            broker = EmbeddedRedis(settings.data_dir)
+            stack.callback(broker.stop)
+            settings = settings.model_copy(update={"broker_url": broker.start()})
+        child_env = {
+            **os.environ,
+            "IMAGEHUB_DATA_DIR": str(settings.data_dir),
+            "IMAGEHUB_BROKER_URL": settings.broker_url or "",
+            "IMAGEHUB_SECRET_KEY": settings.signing_secret(),
+        }
+        supervisor = Supervisor()
+        stack.callback(supervisor.stop_all)
+        workers = concurrency or settings.worker_concurrency
+        me = [sys.executable, "-m", "imagehub"]
+        supervisor.start("worker", [*me, "worker", f"--concurrency={workers}"], child_env)
+        supervisor.start("beat", [*me, "beat"], child_env)
+        supervisor.watch()
+        url = f"http://{settings.host}:{settings.port}"
+        console.print(
+            f"[bold green]imagehub {__version__}[/bold green] is running at [bold]{url}[/bold]"
+            f" (API docs: {url}/docs); data in {settings.data_dir}. Ctrl-C stops it."
+        )
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+
+
+@app.command()
+def api(
+    host: Host = None,
+    port: Port = None,
+    workers: Annotated[
+        int | None, typer.Option(help="API processes [IMAGEHUB_API_WORKERS]")
+    ] = None,
+) -> None:
+    """Run the HTTP API (production: needs IMAGEHUB_SECRET_KEY and a broker)."""
+    settings = _production_settings()
+    if not settings.broker_url:
+        _fail("IMAGEHUB_BROKER_URL is not set (only `imagehub serve` embeds a broker)")
+    processes = workers or settings.api_workers
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes share /metrics through files in one folder.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imagehub-metrics-")
+    uvicorn.run(
+        "imagehub.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=processes,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="processes [IMAGEHUB_WORKER_CONCURRENCY]")
+    ] = None,
+) -> None:
+    """Run a Celery worker (prefork pool, late acks)."""
+    from imagehub.worker import run_worker
+
+    settings = _production_settings()
+    if not settings.broker_url:
+        _fail("IMAGEHUB_BROKER_URL is not set")
+    run_worker(settings, concurrency or settings.worker_concurrency)
+
+
+@app.command()
+def beat() -> None:
+    """Run the scheduler (exactly one per deployment)."""
+    from imagehub.worker import run_beat
+
+    settings = _production_settings()
+    if not settings.broker_url:
+        _fail("IMAGEHUB_BROKER_URL is not set")
+    run_beat(settings)
+
+
+# --- Accounts ---------------------------------------------------------------------------
+
+
+def _run_with_session(action: Callable[..., Awaitable[T]]) -> T:
+    """Run an accounts service call in its own transaction, on the configured database."""
+    settings = _settings()
+    if not migrate.is_up_to_date(settings.effective_database_url):
+        _fail("the database is not migrated: run `imagehub migrate` first")
+
+    async def run() -> T:
+        engine = create_async_engine(settings.effective_database_url)
+        try:
+            async with async_session_scope(async_sessionmaker_for(engine)) as session:
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as error:
+        _fail(error.description)
+
+
+def _ask_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat the password: "):
+        _fail("the passwords differ")
+    return first
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    role: Annotated[Role, typer.Option(help="user, moderator or admin")] = Role.USER,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an account; the password is prompted for (or read from standard input)."""
+    password = os.environ.get("IMAGEHUB_NEW_USER_PASSWORD") or _ask_password()
+    try:
+        valid = RegistrationIn(
+            email=email, password=password, first_name=first_name, last_name=last_name
+        )
+    except ValidationError as error:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
+    user = _run_with_session(
+        lambda session: accounts.register(
+            session,
+            email=valid.email,
+            password=valid.password,
+            first_name=valid.first_name,
+            last_name=valid.last_name,
+            role=role,
+        )
+    )
+    console.print(f"created {user.email} ({user.role}), id {user.id}")
+
+
+@user_app.command("promote")
+def user_promote(
+    email: str,
+    role: Annotated[Role, typer.Option(help="user, moderator or admin")],
+) -> None:
+    """Give an account another role (takes effect on its next request)."""
+    user = _run_with_session(lambda session: accounts.change_role(session, email, role))
+    console.print(f"{user.email} is now {user.role}")
+
+
+@user_app.command("delete")
+def user_delete(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete an account; its tokens stop working at once."""
+    if not yes:
+        typer.confirm(f"Delete {email}?", abort=True)
+    _run_with_session(lambda session: accounts.delete(session, email))
+    console.print(f"deleted {email}")

@@ -1,0 +1,138 @@
+"""Settings: every knob of the service, read from `IMAGEHUB_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets that appear in our own examples; a production start refuses them.
+KNOWN_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "please-change-me"})
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The settings do not allow the requested command to start."""
+
+
+class JwtAlgorithm(StrEnum):
+    HS256 = "HS256"
+    RS256 = "RS256"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGEHUB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `IMAGEHUB_X=` in .env means "the default"
+        extra="ignore",
+    )
+
+    # Where the service listens (`imagehub serve` and `imagehub api`).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # The embedded defaults (database, objects, broker state, secret) live here.
+    data_dir: Path = Path("data")
+
+    # Empty means the embedded default: SQLite in data_dir, a local folder, an embedded Redis.
+    database_url: str | None = None
+    broker_url: str | None = None
+    storage_url: str | None = None
+
+    # S3-compatible storage (used when storage_url is s3://bucket[/prefix]).
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    # Tokens. HS256 signs with secret_key; RS256 with a key pair so other services can verify.
+    secret_key: SecretStr | None = None
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.HS256
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    access_token_minutes: int = Field(60, ge=1, le=60 * 24 * 30)
+
+    # Login throttling: this many failures per (email, client IP) inside the window -> 429.
+    login_max_failures: int = Field(5, ge=1)
+    login_failure_window_seconds: int = Field(15 * 60, ge=1)
+
+    # Processes.
+    api_workers: int = Field(1, ge=1)
+    worker_concurrency: int = Field(2, ge=1)
+    # Addresses whose X-Forwarded-For is trusted (a reverse proxy in front of the API).
+    forwarded_allow_ips: str = "127.0.0.1"
+    # A message not acknowledged in this long (its worker died) is delivered again (Redis).
+    broker_visibility_timeout_seconds: int = Field(600, ge=30)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'imagehub.db'}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir / "objects").as_uri()
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    def signing_secret(self) -> str:
+        if self.secret_key is None:
+            raise ConfigurationError("IMAGEHUB_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+    def check_production_ready(self) -> None:
+        """Refuse to start a production process with a missing or guessable secret."""
+        if self.jwt_algorithm is JwtAlgorithm.RS256:
+            for name in ("jwt_private_key_file", "jwt_public_key_file"):
+                path = getattr(self, name)
+                if path is None or not Path(path).is_file():
+                    raise ConfigurationError(f"IMAGEHUB_{name.upper()} must name a readable file")
+            return
+        value = self.secret_key.get_secret_value() if self.secret_key else ""
+        if value.strip().lower() in KNOWN_PLACEHOLDER_SECRETS:
+            raise ConfigurationError(
+                "IMAGEHUB_SECRET_KEY is empty or a placeholder; set a random value, e.g. "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+            )
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"IMAGEHUB_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+
+
+def ensure_embedded_secret(settings: Settings) -> Settings:
+    """Embedded mode: a random secret made once and kept in the data folder (mode 0600)."""
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings
+    path = settings.data_dir / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    else:
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as file:
+            file.write(secret)
+    return settings.model_copy(update={"secret_key": SecretStr(secret)})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,222 @@
+"""Database: the declarative base, engines and the two session scopes.
+
+The API uses async sessions; workers and the CLI use sync ones. Whoever opens a session owns
+its transaction: `async_session_scope` / `sync_session_scope` commit on success and roll back
+on error. Services and repositories only `flush()`. Jobs that depend on the rows of a
+transaction are queued with `after_commit()` and sent only once the commit succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import DateTime, Dialect, MetaData, event
+from sqlalchemy import create_engine as _create_sync_engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+# Constraint names are fixed here so migrations name them alike on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def dialect_insert(session: AsyncSession | Session) -> Any:
+    """INSERT with ON CONFLICT for the session's database (both dialects spell it alike)."""
+    dialect = session.get_bind().dialect.name
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+# --- URLs and engines -------------------------------------------------------------------
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+    return parsed.set(drivername=drivers[backend])
+
+
+def async_url(url: str) -> URL:
+    return _with_driver(url, _ASYNC_DRIVERS)
+
+
+def sync_url(url: str) -> URL:
+    return _with_driver(url, _SYNC_DRIVERS)
+
+
+def _prepare_sqlite(engine: Engine, url: URL) -> None:
+    """WAL and a busy timeout, since API, worker and beat write at once; and we begin every
+    transaction IMMEDIATE so two writers queue on the lock instead of one failing with
+    'database is locked' when it upgrades a read transaction."""
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_async_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    url = async_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = _create_async_engine(url, **kwargs)
+        _prepare_sqlite(engine.sync_engine, url)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    return _create_async_engine(url, **kwargs)
+
+
+def create_sync_engine(database_url: str, **kwargs: Any) -> Engine:
+    url = sync_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = _create_sync_engine(url, **kwargs)
+        _prepare_sqlite(engine, url)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return _create_sync_engine(url, **kwargs)
+
+
+def async_sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def sync_sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# --- Transactions and jobs sent after commit --------------------------------------------
+
+AfterCommit = Callable[[], None]
+_AFTER_COMMIT_KEY = "imagehub.after_commit"
+
+
+def after_commit(session: AsyncSession | Session, job: AfterCommit) -> None:
+    """Run `job` once the session's transaction has committed; drop it on rollback."""
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info.setdefault(_AFTER_COMMIT_KEY, []).append(job)
+
+
+def take_after_commit_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    jobs: list[AfterCommit] = target.info.pop(_AFTER_COMMIT_KEY, [])
+    return jobs
+
+
+def run_jobs(jobs: list[AfterCommit]) -> None:
+    """Run post-commit jobs; a failure is logged, not raised: the data is already committed
+    and the periodic sweeps pick up whatever a lost job would have done."""
+    for job in jobs:
+        try:
+            job()
+        except Exception:
+            log.exception("post-commit job %r failed", job)
+
+
+def _keeps_changes(error: BaseException) -> bool:
+    return bool(getattr(error, "keep_changes", False))
+
+
+@contextmanager
+def sync_session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """The transaction owner for workers and the CLI."""
+    with factory() as session:
+        try:
+            yield session
+        except BaseException as error:
+            if not _keeps_changes(error):
+                session.rollback()
+                take_after_commit_jobs(session)
+                raise
+            session.commit()
+            run_jobs(take_after_commit_jobs(session))
+            raise
+        session.commit()
+    run_jobs(take_after_commit_jobs(session))
+
+
+@asynccontextmanager
+async def async_session_scope(
+    factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """The transaction owner for async code: the request dependency and async tasks."""
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException as error:
+            if not _keeps_changes(error):
+                await session.rollback()
+                take_after_commit_jobs(session)
+                raise
+            await session.commit()
+            await _run_jobs_in_thread(take_after_commit_jobs(session))
+            raise
+        await session.commit()
+    await _run_jobs_in_thread(take_after_commit_jobs(session))
+
+
+async def _run_jobs_in_thread(jobs: list[AfterCommit]) -> None:
+    # Publishing to the broker is blocking I/O; keep it off the event loop.
+    if jobs:
+        await anyio.to_thread.run_sync(run_jobs, jobs)

@@ -1,0 +1,6 @@
+"""Imports every domain's tables so `Base.metadata` knows them all (migrations, tests)."""
+
+
+def import_all_models() -> None:
+    import imagehub.accounts.models
+    import imagehub.health.models  # noqa: F401

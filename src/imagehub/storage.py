@@ -1,0 +1,132 @@
+"""Object storage: one small interface over a local folder or S3-compatible storage.
+
+obstore does the I/O for both, sync (workers) and async (the API), streaming and multipart.
+Keys are '/'-separated relative paths chosen by our code, never by a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import NotFoundError
+from obstore.store import LocalStore, ObjectStore, S3Store
+
+from imagehub.config import Settings
+
+Payload = bytes | IO[bytes] | Path | Iterable[bytes]
+STREAM_CHUNK = 1024 * 1024
+
+
+# S3 answers a missing key with obstore's NotFoundError, the local folder with the OS's.
+_NOT_FOUND = (NotFoundError, FileNotFoundError)
+
+
+class ObjectNotFound(LookupError):
+    pass
+
+
+class Storage:
+    def __init__(self, store: ObjectStore, description: str) -> None:
+        self.store = store
+        self.description = description
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        return cls.from_url(settings.effective_storage_url, settings)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> Storage:
+        parts = urlsplit(url)
+        if parts.scheme == "file":
+            root = Path(parts.path)
+            root.mkdir(parents=True, exist_ok=True)
+            return cls(LocalStore(root, mkdir=True), f"local folder {root}")
+        if parts.scheme == "s3":
+            config: dict[str, str | bool] = {"region": settings.s3_region}
+            if settings.s3_endpoint_url:
+                config["endpoint"] = settings.s3_endpoint_url
+                config["virtual_hosted_style_request"] = False
+            if settings.s3_access_key_id:
+                config["access_key_id"] = settings.s3_access_key_id
+            if settings.s3_secret_access_key:
+                config["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
+            allow_http = (settings.s3_endpoint_url or "").startswith("http://")
+            store = S3Store(
+                parts.netloc,
+                prefix=parts.path.strip("/") or None,
+                config=config,  # type: ignore[arg-type]
+                client_options={"allow_http": allow_http, "timeout": "60s"},
+            )
+            return cls(store, f"S3 bucket {parts.netloc}")
+        raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket")
+
+    # --- async, for the API ---------------------------------------------------------------
+
+    async def put(self, key: str, data: Payload | AsyncIterable[bytes]) -> None:
+        await obstore.put_async(self.store, key, data)
+
+    async def read(self, key: str) -> bytes:
+        try:
+            result = await obstore.get_async(self.store, key)
+            return bytes(await result.bytes_async())
+        except _NOT_FOUND as error:
+            raise ObjectNotFound(key) from error
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            result = await obstore.get_async(self.store, key)
+        except _NOT_FOUND as error:
+            raise ObjectNotFound(key) from error
+        async for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
+            yield bytes(chunk)
+
+    async def size(self, key: str) -> int:
+        try:
+            meta = await obstore.head_async(self.store, key)
+        except _NOT_FOUND as error:
+            raise ObjectNotFound(key) from error
+        return int(meta["size"])
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await obstore.head_async(self.store, key)
+        except _NOT_FOUND:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        # Deleting a missing object is not an error (S3 semantics, kept for the folder too).
+        with contextlib.suppress(*_NOT_FOUND):
+            await obstore.delete_async(self.store, key)
+
+    async def check(self) -> None:
+        """Raise unless the store answers. A listing, not a HEAD: S3 answers a HEAD in a
+        missing bucket with a bare 404, which would look like a healthy missing key."""
+        await obstore.list_with_delimiter_async(self.store, prefix=".readyz-probe")
+
+    # --- sync, for workers and the CLI ----------------------------------------------------
+
+    def put_sync(self, key: str, data: Payload) -> None:
+        obstore.put(self.store, key, data)
+
+    def read_sync(self, key: str) -> bytes:
+        try:
+            return bytes(obstore.get(self.store, key).bytes())
+        except _NOT_FOUND as error:
+            raise ObjectNotFound(key) from error
+
+    def exists_sync(self, key: str) -> bool:
+        try:
+            obstore.head(self.store, key)
+        except _NOT_FOUND:
+            return False
+        return True
+
+    def delete_sync(self, key: str) -> None:
+        with contextlib.suppress(*_NOT_FOUND):
+            obstore.delete(self.store, key)

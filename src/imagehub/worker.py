@@ -1,0 +1,167 @@
+"""The Celery app: configuration, the per-process worker context and the beat schedule.
+
+Workers use the prefork pool with late acknowledgement and reject-on-worker-lost, so a task
+whose worker child dies (or whose whole worker is killed) is delivered again; tasks are
+written to be safe to run twice. Tasks live in each domain's `tasks.py`, named `domain.action`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init, worker_ready
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagehub.config import Settings, get_settings
+from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
+from imagehub.observability import configure_logging
+from imagehub.storage import Storage
+
+log = logging.getLogger(__name__)
+
+TASK_MODULES = ["imagehub.health.tasks"]
+HEARTBEAT_SECONDS = 60.0
+
+celery_app = Celery("imagehub")
+_configured_with: Settings | None = None
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    if not settings.broker_url:
+        raise ValueError("no broker URL: `imagehub serve` starts an embedded one")
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+        },
+        # Task state lives in our own tables; Celery results are not kept.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "imports": TASK_MODULES,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": beat_schedule(settings),
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "health.heartbeat": {"task": "health.heartbeat", "schedule": HEARTBEAT_SECONDS},
+    }
+
+
+def configure_celery(settings: Settings) -> Celery:
+    global _configured_with
+    _drop_pooled_connections()
+    celery_app.conf.update(celery_config(settings))
+    _configured_with = settings
+    reset_worker_context()
+    return celery_app
+
+
+def _drop_pooled_connections() -> None:
+    # Celery keeps a connection pool and a producer pool for the broker it first used;
+    # reconfiguring (tests, a second app in one process) must not publish to the old one.
+    # (kombu keeps pools per broker URL, so a later configuration with the same URL finds
+    # its pool again; closing it here would break that, dropping our references does not.)
+    celery_app._pool = None  # type: ignore[attr-defined]
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+
+# --- What a task needs: settings, a database and storage, made once per process ----------
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    storage: Storage
+
+
+_context: WorkerContext | None = None
+
+
+def worker_context() -> WorkerContext:
+    """Built lazily in each worker process (after the prefork fork, never before)."""
+    global _context
+    if _context is None:
+        settings = _configured_with or get_settings()
+        engine = create_sync_engine(settings.effective_database_url)
+        _context = WorkerContext(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sync_sessionmaker_for(engine),
+            storage=Storage.from_settings(settings),
+        )
+    return _context
+
+
+def reset_worker_context() -> None:
+    global _context
+    if _context is not None:
+        _context.engine.dispose(close=False)
+    _context = None
+
+
+@worker_process_init.connect
+def _fresh_context_after_fork(**_: Any) -> None:
+    # A forked child must not reuse the parent's database connections.
+    reset_worker_context()
+
+
+@contextmanager
+def task_session() -> Iterator[Session]:
+    """The transaction owner for a task: commits on success, rolls back on error."""
+    with sync_session_scope(worker_context().sessionmaker) as session:
+        yield session
+
+
+@worker_ready.connect
+def _announce_worker(**_: Any) -> None:
+    # A first heartbeat at once, rather than a minute later when beat's first one is due.
+    celery_app.send_task("health.heartbeat")
+
+
+@setup_logging.connect
+def _use_our_logging(**_: Any) -> None:
+    # Connecting this signal stops Celery from installing its own log handlers.
+    settings = _configured_with or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def run_worker(settings: Settings, concurrency: int) -> None:
+    configure_celery(settings)
+    celery_app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            f"--loglevel={settings.log_level}",
+        ]
+    )
+
+
+def run_beat(settings: Settings) -> None:
+    configure_celery(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(
+        [
+            "beat",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+            f"--loglevel={settings.log_level}",
+        ]
+    )

@@ -1,0 +1,68 @@
+"""Helpers to run imagehub's real processes (worker, serve) from tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+
+def imagehub_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEHUB_")}
+    env.update({"IMAGEHUB_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"})
+    env.update({f"IMAGEHUB_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def start_imagehub(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "imagehub", *args],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_for(
+    probe: Callable[[], T | None], timeout: float, what: str, log: Path | None = None
+) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except Exception:
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def stop_process_tree(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Best-effort clean-up for tests that fail half-way."""
+    try:
+        family = [psutil.Process(process.pid), *descendants(process.pid)]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    for member in alive:
+        member.kill()

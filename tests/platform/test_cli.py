@@ -1,0 +1,104 @@
+"""`imagehub user ...` on the same database as the running service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner, Result
+
+from imagehub import migrate
+from imagehub.cli import app as cli
+from tests.conftest import TEST_SECRET, assert_error, register
+
+runner = CliRunner()
+
+
+async def invoke(args: list[str], env: dict[str, str], stdin: str = "") -> Result:
+    # The CLI runs its own event loop (asyncio.run), so async tests call it from a thread.
+    return await asyncio.to_thread(runner.invoke, cli, args, input=stdin, env=env)
+
+
+def _env(settings_dir: Path, database_url: str) -> dict[str, str]:
+    return {
+        "IMAGEHUB_DATA_DIR": str(settings_dir),
+        "IMAGEHUB_DATABASE_URL": database_url,
+        "IMAGEHUB_SECRET_KEY": TEST_SECRET,
+    }
+
+
+async def test_create_an_admin_and_log_in_through_the_api(
+    client: httpx.AsyncClient, settings, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, settings.effective_database_url)
+    result = await invoke(
+        ["user", "create", "Root@Example.com", "--role", "admin", "--first-name", "Ro"],
+        env,
+        "a long admin password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "root@example.com (admin)" in result.output
+    login = await client.post(
+        "/login", json={"email": "root@example.com", "password": "a long admin password"}
+    )
+    assert login.status_code == 200
+    me = await client.get(
+        "/users/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert (me.json()["role"], me.json()["first_name"]) == ("admin", "Ro")
+
+
+async def test_promotion_and_deletion_apply_to_live_tokens(
+    client: httpx.AsyncClient, settings, tmp_path: Path
+) -> None:
+    account = await register(client, "mod@example.com")
+    env = _env(tmp_path, settings.effective_database_url)
+    result = await invoke(["user", "promote", "MOD@example.com", "--role", "moderator"], env)
+    assert result.exit_code == 0, result.output
+    me = await client.get("/users/me", headers=account["headers"])
+    assert me.json()["role"] == "moderator"  # the same token, the new role
+    result = await invoke(["user", "delete", "mod@example.com", "--yes"], env)
+    assert result.exit_code == 0, result.output
+    assert_error(await client.get("/users/me", headers=account["headers"]), 401)
+
+
+def test_cli_refuses_bad_input(settings, tmp_path: Path) -> None:
+    env = _env(tmp_path, settings.effective_database_url)
+    cases = [
+        (["user", "create", "not-an-email"], "password123\n", "email"),
+        (["user", "create", "x@example.com"], "short\n", "password"),
+        (["user", "create", "x@example.com", "--role", "root"], "password123\n", "root"),
+        (["user", "promote", "nobody@example.com", "--role", "admin"], "", "No user"),
+    ]
+    for args, stdin, expected in cases:
+        result = runner.invoke(cli, args, input=stdin, env=env)
+        assert result.exit_code != 0, args
+        assert expected in result.output, result.output
+
+
+def test_duplicate_user_from_the_cli(settings, tmp_path: Path) -> None:
+    env = _env(tmp_path, settings.effective_database_url)
+    args = ["user", "create", "dup@example.com"]
+    assert runner.invoke(cli, args, input="password123\n", env=env).exit_code == 0
+    again = runner.invoke(cli, args, input="password123\n", env=env)
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+def test_an_unmigrated_database_is_named_not_crashed_on(tmp_path: Path) -> None:
+    env = _env(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(cli, ["user", "create", "x@example.com"], input="password123\n", env=env)
+    assert result.exit_code == 1
+    assert "imagehub migrate" in result.output
+    migrated = runner.invoke(cli, ["migrate"], env=env)
+    assert migrated.exit_code == 0, migrated.output
+    assert migrate.is_up_to_date(env["IMAGEHUB_DATABASE_URL"])
+
+
+def test_production_commands_refuse_without_a_secret(tmp_path: Path) -> None:
+    env = {"IMAGEHUB_DATA_DIR": str(tmp_path), "IMAGEHUB_BROKER_URL": "redis://127.0.0.1:1/0"}
+    for command in ("api", "worker", "beat"):
+        result = runner.invoke(cli, [command], env={**env, "IMAGEHUB_SECRET_KEY": ""})
+        assert result.exit_code == 1, command
+        assert "IMAGEHUB_SECRET_KEY" in result.output

@@ -1,0 +1,119 @@
+"""The HTTP edge: one error shape everywhere, request ids, health, metrics, docs."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import assert_error, register
+
+
+async def test_unknown_route(client: httpx.AsyncClient) -> None:
+    body = assert_error(await client.get("/no/such/route"), 404, "Not found")
+    assert body["description"] == "No route GET /no/such/route"
+
+
+async def test_wrong_method_keeps_the_allow_header(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/users/me")
+    assert_error(response, 405, "Method not allowed")
+    assert response.headers["allow"] == "GET"
+
+
+async def test_unexpected_exception_is_an_envelope_with_the_request_id(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/boom", headers={"X-Request-ID": "req-42"})
+    body = assert_error(response, 500, "Internal server error")
+    assert "req-42" in body["description"]
+    assert "secret internals" not in response.text
+    assert response.headers["x-request-id"] == "req-42"
+    logged = [r for r in caplog.records if r.exc_info and "secret internals" in str(r.exc_info[1])]
+    assert logged
+    assert logged[0].request_id == "req-42"
+
+
+async def test_request_id_is_made_when_absent_or_unsafe(client: httpx.AsyncClient) -> None:
+    made = await client.get("/healthz")
+    assert len(made.headers["x-request-id"]) == 32
+    unsafe = await client.get("/healthz", headers={"X-Request-ID": "a b\nc"})
+    assert unsafe.headers["x-request-id"] != "a b\nc"
+
+
+async def test_routes_answer_with_and_without_trailing_slash(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    for path in ("/users/me", "/users/me/"):
+        response = await client.get(path, headers=account["headers"])
+        assert response.status_code == 200, path
+    assert (await client.get("/healthz/")).status_code == 200
+    login = await client.post(
+        "/login/", json={"email": account["user"]["email"], "password": account["password"]}
+    )
+    assert login.status_code == 200
+
+
+async def test_body_over_the_limit_is_refused_before_reading(client: httpx.AsyncClient) -> None:
+    big = b'{"email": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    response = await client.post(
+        "/registration", content=big, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413)
+
+
+async def test_chunked_body_over_the_limit_is_refused(client: httpx.AsyncClient) -> None:
+    async def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    response = await client.post(
+        "/registration", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413)
+
+
+async def test_healthz_reports_the_version(client: httpx.AsyncClient) -> None:
+    from imagehub import __version__
+
+    assert (await client.get("/healthz")).json() == {"status": "ok", "version": __version__}
+
+
+async def test_readyz_names_what_is_unreachable(client: httpx.AsyncClient) -> None:
+    # No broker configured in this app: database and storage answer, the broker does not.
+    response = await client.get("/readyz")
+    body = assert_error(response, 503)
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["storage"]["ok"] is True
+    assert body["checks"]["broker"]["ok"] is False
+    assert body["description"] == "Unreachable: broker"
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/no/such/thing")
+    text = (await client.get("/metrics")).text
+    assert 'imagehub_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/no/such/thing" not in text  # unknown paths never become label values
+    assert "imagehub_http_request_duration_seconds_bucket" in text
+
+
+async def test_docs_work_offline_and_offer_the_password_login(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "/static/swagger/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    script = await client.get("/static/swagger/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    schema = (await client.get("/openapi.json")).json()
+    flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
+    assert flows["password"]["tokenUrl"] == "/login"
+    login_body = schema["paths"]["/login"]["post"]["requestBody"]["content"]
+    assert {"application/json", "application/x-www-form-urlencoded"} <= set(login_body)

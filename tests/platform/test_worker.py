@@ -1,0 +1,82 @@
+"""A real Celery worker on real brokers: the embedded Redis, Redis and RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from imagehub.db import create_sync_engine
+from imagehub.embedded import EmbeddedRedis
+from imagehub.worker import celery_app, configure_celery
+from tests.conftest import TEST_SECRET, make_settings
+from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["embedded", "redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "embedded":
+        broker = EmbeddedRedis(tmp_path / "embedded")
+        yield broker.start()
+        broker.stop()
+    else:
+        yield request.getfixturevalue(f"{request.param}_url")
+
+
+def _heartbeats(database_url: str) -> list[str]:
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(sa.text("SELECT hostname FROM worker_heartbeats")))
+    finally:
+        engine.dispose()
+
+
+def _clear_heartbeats(database_url: str) -> None:
+    engine = create_sync_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM worker_heartbeats"))
+    engine.dispose()
+
+
+def _run_smoke_task(tmp_path: Path, database_url: str, broker_url: str) -> None:
+    env = imagehub_env(
+        tmp_path, database_url=database_url, broker_url=broker_url, secret_key=TEST_SECRET
+    )
+    log = tmp_path / "worker.log"
+    worker = start_imagehub(["worker", "--concurrency=1"], env, log)
+    try:
+        # The worker announces itself with a first heartbeat as soon as it is ready...
+        wait_for(lambda: _heartbeats(database_url), 60, "the worker's first heartbeat", log)
+        _clear_heartbeats(database_url)
+        # ...and runs what we send it.
+        configure_celery(make_settings(tmp_path, database_url=database_url, broker_url=broker_url))
+        celery_app.send_task("health.heartbeat")
+        wait_for(lambda: _heartbeats(database_url), 30, "the heartbeat task to run", log)
+    finally:
+        stop_process_tree(worker)
+    assert worker.wait(30) is not None
+
+
+def test_smoke_task_on_sqlite(tmp_path: Path, broker_url: str) -> None:
+    from imagehub import migrate
+
+    database_url = f"sqlite:///{tmp_path / 'worker.db'}"
+    migrate.upgrade(database_url)
+    _run_smoke_task(tmp_path, database_url, broker_url)
+
+
+def test_smoke_task_on_postgresql_and_redis(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    from imagehub import migrate
+
+    migrate.upgrade(postgres_url)
+    try:
+        _run_smoke_task(tmp_path, postgres_url, redis_url)
+    finally:
+        _clear_heartbeats(postgres_url)
