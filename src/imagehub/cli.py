@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
@@ -15,13 +14,14 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub import __version__, migrate
 from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
 from imagehub.accounts.schemas import RegistrationIn
 from imagehub.config import ConfigurationError, Settings, ensure_embedded_secret
-from imagehub.db import async_session_scope, async_sessionmaker_for, create_async_engine
+from imagehub.db import run_in_async_session
 from imagehub.errors import AppError
 from imagehub.observability import configure_logging
 
@@ -191,22 +191,13 @@ def beat() -> None:
 # --- Accounts ---------------------------------------------------------------------------
 
 
-def _run_with_session(action: Callable[..., Awaitable[T]]) -> T:
+def _run_with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run an accounts service call in its own transaction, on the configured database."""
     settings = _settings()
     if not migrate.is_up_to_date(settings.effective_database_url):
         _fail("the database is not migrated: run `imagehub migrate` first")
-
-    async def run() -> T:
-        engine = create_async_engine(settings.effective_database_url)
-        try:
-            async with async_session_scope(async_sessionmaker_for(engine)) as session:
-                return await action(session)
-        finally:
-            await engine.dispose()
-
     try:
-        return asyncio.run(run())
+        return run_in_async_session(settings.effective_database_url, action)
     except AppError as error:
         _fail(error.description)
 

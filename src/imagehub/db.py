@@ -8,12 +8,13 @@ transaction are queued with `after_commit()` and sent only once the commit succe
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import DateTime, Dialect, MetaData, event
@@ -24,9 +25,11 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Constraint names are fixed here so migrations name them alike on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -124,7 +127,8 @@ def create_async_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         _prepare_sqlite(engine.sync_engine, url)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
     return _create_async_engine(url, **kwargs)
 
 
@@ -214,6 +218,21 @@ async def async_session_scope(
             raise
         await session.commit()
     await _run_jobs_in_thread(take_after_commit_jobs(session))
+
+
+def run_in_async_session(database_url: str, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one async unit of work from sync code (the CLI, a Celery task) on its own event
+    loop, engine and transaction. No pooled connection outlives the loop that made it."""
+
+    async def run() -> T:
+        engine = create_async_engine(database_url, poolclass=NullPool)
+        try:
+            async with async_session_scope(async_sessionmaker_for(engine)) as session:
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 async def _run_jobs_in_thread(jobs: list[AfterCommit]) -> None:

@@ -25,8 +25,9 @@ from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["imagehub.health.tasks"]
+TASK_MODULES = ["imagehub.health.tasks", "imagehub.accounts.tasks"]
 HEARTBEAT_SECONDS = 60.0
+HOURLY = 3600.0
 
 celery_app = Celery("imagehub")
 _configured_with: Settings | None = None
@@ -60,6 +61,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "health.heartbeat": {"task": "health.heartbeat", "schedule": HEARTBEAT_SECONDS},
+        "accounts.prune_login_attempts": {
+            "task": "accounts.prune_login_attempts",
+            "schedule": HOURLY,
+        },
     }
 
 

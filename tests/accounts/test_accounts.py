@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -358,3 +359,35 @@ async def test_settings_of_the_fixture_are_not_production_defaults(settings: Set
     # Guards the suite itself: tests never run with a generated or placeholder secret.
     assert settings.secret_key is not None
     assert settings.secret_key.get_secret_value() == TEST_SECRET
+
+
+async def test_old_login_attempts_are_pruned_by_the_hourly_task(
+    client: httpx.AsyncClient, app, settings: Settings
+) -> None:
+    from imagehub.accounts.models import LoginAttempt
+    from imagehub.accounts.tasks import prune_login_attempts
+    from imagehub.worker import configure_celery
+
+    now = datetime.now(UTC)
+    async with async_session_scope(app.state.services.sessionmaker) as session:
+        session.add(
+            LoginAttempt(
+                email="old@x.io",
+                client_ip="1.2.3.4",
+                attempts=3,
+                window_started_at=now - timedelta(hours=2),
+            )
+        )
+        session.add(
+            LoginAttempt(
+                email="new@x.io",
+                client_ip="1.2.3.4",
+                attempts=3,
+                window_started_at=now - timedelta(minutes=1),
+            )
+        )
+    configure_celery(settings.model_copy(update={"broker_url": "memory://"}))
+    assert await asyncio.to_thread(prune_login_attempts) == 1
+    async with async_session_scope(app.state.services.sessionmaker) as session:
+        left = [a.email for a in (await session.scalars(sa.select(LoginAttempt))).all()]
+    assert left == ["new@x.io"]
