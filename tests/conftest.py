@@ -12,6 +12,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@asynccontextmanager
+async def client_for(settings: Settings, **transport: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on an app of its own, for tests that need settings of their own."""
+    application = create_app(settings)
+    asgi = httpx.ASGITransport(app=application, **transport)
+    async with httpx.AsyncClient(transport=asgi, base_url="http://testserver") as client:
+        yield client
+    await application.state.services.engine.dispose()
+
+
 async def register(
     client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
 ) -> dict[str, Any]:
@@ -238,12 +249,13 @@ _SERVICE_FIXTURES = {
     "rabbitmq_url": "RabbitMQ",
     "moto_s3": "S3 (moto server)",
 }
-# Parametrized fixtures that reach a service through request.getfixturevalue().
-_SERVICE_PARAMS = {
-    ("database_url", "postgresql"): "PostgreSQL",
-    ("broker_url", "redis"): "Redis",
-    ("broker_url", "rabbitmq"): "RabbitMQ",
-    ("storage", "s3"): "S3 (moto server)",
+# Fixture parameters naming a service reached through request.getfixturevalue(), such as
+# database_url="postgresql" or stack="redis+postgresql".
+_SERVICE_PARAM_TOKENS = {
+    "postgresql": "PostgreSQL",
+    "redis": "Redis",
+    "rabbitmq": "RabbitMQ",
+    "s3": "S3 (moto server)",
 }
 _service_outcomes: dict[str, dict[str, int]] = {}
 
@@ -259,9 +271,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     callspec = getattr(item, "callspec", None)
     params = callspec.params.items() if callspec else ()
     used |= {
-        _SERVICE_PARAMS[(name, value)]
-        for name, value in params
-        if isinstance(value, str) and (name, value) in _SERVICE_PARAMS
+        _SERVICE_PARAM_TOKENS[token]
+        for _, value in params
+        if isinstance(value, str)
+        for token in value.split("+")
+        if token in _SERVICE_PARAM_TOKENS
     }
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         for service in used:

@@ -63,13 +63,22 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_seconds: int = Field(15 * 60, ge=1)
 
+    # Uploads and the image pipeline.
+    upload_max_files: int = Field(100, ge=1, le=10_000)
+    upload_max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    upload_max_pixels: int = Field(64_000_000, ge=1)
+    jpeg_quality: int = Field(90, ge=1, le=100)
+    png_compress_level: int = Field(3, ge=0, le=9)
+    # A task with no progress for this long has its unfinished images queued again.
+    task_stall_seconds: int = Field(600, ge=10)
+
     # Processes.
     api_workers: int = Field(1, ge=1)
     worker_concurrency: int = Field(2, ge=1)
     # Addresses whose X-Forwarded-For is trusted (a reverse proxy in front of the API).
     forwarded_allow_ips: str = "127.0.0.1"
     # A message not acknowledged in this long (its worker died) is delivered again (Redis).
-    broker_visibility_timeout_seconds: int = Field(600, ge=30)
+    broker_visibility_timeout_seconds: int = Field(600, ge=5)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

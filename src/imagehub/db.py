@@ -154,6 +154,7 @@ def sync_sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
 
 AfterCommit = Callable[[], None]
 _AFTER_COMMIT_KEY = "imagehub.after_commit"
+_AFTER_ROLLBACK_KEY = "imagehub.after_rollback"
 
 
 def after_commit(session: AsyncSession | Session, job: AfterCommit) -> None:
@@ -162,15 +163,33 @@ def after_commit(session: AsyncSession | Session, job: AfterCommit) -> None:
     target.info.setdefault(_AFTER_COMMIT_KEY, []).append(job)
 
 
-def take_after_commit_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
+def after_rollback(session: AsyncSession | Session, job: AfterCommit) -> None:
+    """Run `job` if the session's transaction rolls back (to undo work outside the
+    database, such as objects already stored); dropped on commit."""
     target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info.setdefault(_AFTER_ROLLBACK_KEY, []).append(job)
+
+
+def take_after_commit_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
+    """The jobs to run now that the transaction committed (its rollback jobs are dropped)."""
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info.pop(_AFTER_ROLLBACK_KEY, None)
     jobs: list[AfterCommit] = target.info.pop(_AFTER_COMMIT_KEY, [])
     return jobs
 
 
+def take_after_rollback_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
+    """The jobs to run now that the transaction rolled back (its commit jobs are dropped)."""
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info.pop(_AFTER_COMMIT_KEY, None)
+    jobs: list[AfterCommit] = target.info.pop(_AFTER_ROLLBACK_KEY, [])
+    return jobs
+
+
 def run_jobs(jobs: list[AfterCommit]) -> None:
-    """Run post-commit jobs; a failure is logged, not raised: the data is already committed
-    and the periodic sweeps pick up whatever a lost job would have done."""
+    """Run jobs after the transaction ended; a failure is logged, not raised: the
+    transaction's outcome stands, and the periodic sweeps pick up what a lost job would
+    have done."""
     for job in jobs:
         try:
             job()
@@ -191,7 +210,7 @@ def sync_session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException as error:
             if not _keeps_changes(error):
                 session.rollback()
-                take_after_commit_jobs(session)
+                run_jobs(take_after_rollback_jobs(session))
                 raise
             session.commit()
             run_jobs(take_after_commit_jobs(session))
@@ -211,7 +230,7 @@ async def async_session_scope(
         except BaseException as error:
             if not _keeps_changes(error):
                 await session.rollback()
-                take_after_commit_jobs(session)
+                await _run_jobs_in_thread(take_after_rollback_jobs(session))
                 raise
             await session.commit()
             await _run_jobs_in_thread(take_after_commit_jobs(session))

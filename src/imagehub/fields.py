@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, PlainSerializer
 
 
-def _no_control_characters(value: str) -> str:
+def no_control_characters(value: str) -> str:
     # NUL and other control characters have no place in names and identifiers (and
     # PostgreSQL refuses NUL in text, which would otherwise surface as a 500).
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
@@ -14,7 +14,7 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-PlainText = Annotated[str, AfterValidator(_no_control_characters)]
+PlainText = Annotated[str, AfterValidator(no_control_characters)]
 Name = Annotated[PlainText, Field(max_length=100)]
 
 

@@ -24,6 +24,7 @@ from imagehub.http_errors import (
     install_error_handlers,
 )
 from imagehub.observability import RequestContextMiddleware
+from imagehub.processing.endpoints import router as processing_router
 from imagehub.storage import Storage
 from imagehub.worker import configure_celery
 
@@ -73,12 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Each add wraps the ones before it: the request context is outermost, so a request id
     # exists before anything can fail or log.
-    app.add_middleware(BodySizeLimitMiddleware, default_limit=DEFAULT_BODY_LIMIT)
+    upload_limit = settings.upload_max_files * settings.upload_max_file_bytes + DEFAULT_BODY_LIMIT
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default_limit=DEFAULT_BODY_LIMIT,
+        limits={"/upload": upload_limit},
+    )
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)
     app.include_router(accounts_router)
+    app.include_router(processing_router)
     _mount_docs(app)
     return app
 

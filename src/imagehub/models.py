@@ -3,4 +3,5 @@
 
 def import_all_models() -> None:
     import imagehub.accounts.models
-    import imagehub.health.models  # noqa: F401
+    import imagehub.health.models
+    import imagehub.processing.models  # noqa: F401

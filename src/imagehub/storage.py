@@ -7,7 +7,7 @@ Keys are '/'-separated relative paths chosen by our code, never by a client.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -119,6 +119,14 @@ class Storage:
             return bytes(obstore.get(self.store, key).bytes())
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
+
+    def stream_sync(self, key: str) -> Iterator[bytes]:
+        try:
+            result = obstore.get(self.store, key)
+        except _NOT_FOUND as error:
+            raise ObjectNotFound(key) from error
+        for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
+            yield bytes(chunk)
 
     def exists_sync(self, key: str) -> bool:
         try:

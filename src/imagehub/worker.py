@@ -25,7 +25,7 @@ from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["imagehub.health.tasks", "imagehub.accounts.tasks"]
+TASK_MODULES = ["imagehub.health.tasks", "imagehub.accounts.tasks", "imagehub.processing.tasks"]
 HEARTBEAT_SECONDS = 60.0
 HOURLY = 3600.0
 
@@ -39,9 +39,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            "visibility_timeout": settings.broker_visibility_timeout_seconds,
-        },
+        "broker_transport_options": _transport_options(settings),
         # Task state lives in our own tables; Celery results are not kept.
         "task_ignore_result": True,
         "result_backend": None,
@@ -58,9 +56,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    """Redis: an unacknowledged message (its worker died) goes back to the queue once the
+    visibility timeout has passed. kombu looks for such messages only every ~100 s by
+    default; we look every few seconds (a cheap sorted-set range on Redis), so recovery
+    takes about the timeout, not the timeout plus a minute and a half."""
+    timeout = settings.broker_visibility_timeout_seconds
+    return {
+        "visibility_timeout": timeout,
+        "unacked_restore_interval": max(1, min(10, timeout // 3)),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "health.heartbeat": {"task": "health.heartbeat", "schedule": HEARTBEAT_SECONDS},
+        "processing.sweep_stalled": {"task": "processing.sweep_stalled", "schedule": 60.0},
         "accounts.prune_login_attempts": {
             "task": "accounts.prune_login_attempts",
             "schedule": HOURLY,

@@ -22,7 +22,7 @@ from imagehub.accounts import service
 from imagehub.config import Settings
 from imagehub.db import async_session_scope
 from imagehub.main import create_app
-from tests.conftest import TEST_SECRET, assert_error, make_settings, register
+from tests.conftest import TEST_SECRET, assert_error, client_for, make_settings, register
 
 
 async def test_register_returns_token_and_user(client: httpx.AsyncClient) -> None:
@@ -140,9 +140,7 @@ async def test_login_is_throttled_per_email_and_address(tmp_path: Path, clean_da
 
 async def test_parallel_guesses_cannot_exceed_the_limit(tmp_path: Path, clean_database: str):
     settings = make_settings(tmp_path, database_url=clean_database, login_max_failures=3)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_for(settings) as client:
         await register(client, "grace@example.com", "password123")
         guesses = [
             client.post("/login", json={"email": "grace@example.com", "password": f"guess-{i}"})
@@ -150,21 +148,17 @@ async def test_parallel_guesses_cannot_exceed_the_limit(tmp_path: Path, clean_da
         ]
         statuses = sorted(r.status_code for r in await asyncio.gather(*guesses))
     assert statuses == [401] * 3 + [429] * 7
-    await app.state.services.engine.dispose()
 
 
 async def test_a_success_clears_the_failures(tmp_path: Path, clean_database: str) -> None:
     settings = make_settings(tmp_path, database_url=clean_database, login_max_failures=2)
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_for(settings) as client:
         await register(client, "heidi@example.com", "password123")
         wrong = {"email": "heidi@example.com", "password": "wrong-pass"}
         right = {"email": "heidi@example.com", "password": "password123"}
         for _ in range(3):  # fail, succeed: never locked, however often it repeats
             assert (await client.post("/login", json=wrong)).status_code == 401
             assert (await client.post("/login", json=right)).status_code == 200
-    await app.state.services.engine.dispose()
 
 
 # --- Tokens -------------------------------------------------------------------------------

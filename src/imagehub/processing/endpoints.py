@@ -1,0 +1,196 @@
+import uuid
+from typing import Annotated
+
+from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
+
+from imagehub.accounts.dependencies import CurrentUser
+from imagehub.accounts.models import Role, User
+from imagehub.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.errors import InvalidInput
+from imagehub.fields import no_control_characters
+from imagehub.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from imagehub.processing import service
+from imagehub.processing.models import TaskImage, Variant
+from imagehub.processing.schemas import HistoryImageOut, ImageLinks, ImageOut, TaskStatusOut
+from imagehub.routing import Router
+
+router = Router(tags=["processing"])
+
+MAX_GROUP_CHARS = 200
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "JPEG or PNG images (.jpg, .jpeg, .png)",
+                        },
+                        "group": {"type": "string", "description": "moderation group"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _viewer(user: User) -> service.Viewer:
+    return service.Viewer(user.id, Role(user.role) is Role.ADMIN)
+
+
+def _links(image: TaskImage, has: "service.TaskView | service.HistoryPage") -> ImageLinks:
+    def link(variant: Variant) -> str | None:
+        if not has.has(image, variant):
+            return None
+        return f"/task/{image.task_id}/files/{image.file_name(variant)}"
+
+    return ImageLinks(
+        original=link(Variant.ORIGINAL),
+        rotated=link(Variant.ROTATED),
+        gray=link(Variant.GRAY),
+        scaled=link(Variant.SCALED),
+    )
+
+
+def _status(view: service.TaskView) -> TaskStatusOut:
+    task = view.task
+    return TaskStatusOut(
+        task_id=task.id,
+        status=task.status,
+        group=task.group_name,
+        total=task.total,
+        done=task.done,
+        failed=task.failed,
+        created_at=task.created_at,
+        finished_at=task.finished_at,
+        images=[ImageOut(**_image_fields(image, view)) for image in view.images],
+    )
+
+
+def _image_fields(
+    image: TaskImage, has: "service.TaskView | service.HistoryPage"
+) -> dict[str, object]:
+    return {
+        "name": image.name,
+        "state": image.state,
+        "error": image.error,
+        "width": image.width,
+        "height": image.height,
+        "links": _links(image, has),
+    }
+
+
+@router.post(
+    "/upload",
+    status_code=202,
+    response_model=TaskStatusOut,
+    openapi_extra=_UPLOAD_BODY,
+    responses={400: {"description": "a refused file"}, 413: {"description": "too large"}},
+)
+async def upload(
+    request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> JSONResponse:
+    """Upload one or more JPEG/PNG images; workers make rotated, gray and half-size copies.
+
+    Every file is checked first (type from its bytes, size, pixel count); one refused file
+    refuses the whole request, naming each refused file and why, and stores nothing.
+    """
+    settings = services.settings
+    form = await request.form(
+        max_files=settings.upload_max_files, max_fields=16, max_part_size=64 * 1024
+    )
+    files = form.getlist("files")
+    if any(not isinstance(item, UploadFile) for item in files):
+        raise InvalidInput("`files` must be file parts, not text", name="Invalid upload")
+    group = form.get("group")
+    if group is not None and not isinstance(group, str):
+        raise InvalidInput("`group` must be text", name="Invalid upload")
+    group = (group or "").strip() or None
+    if group is not None:
+        if len(group) > MAX_GROUP_CHARS:
+            raise InvalidInput(f"group: at most {MAX_GROUP_CHARS} characters")
+        try:
+            no_control_characters(group)
+        except ValueError as error:
+            raise InvalidInput(f"group: {error}") from error
+    uploads = [
+        service.Upload(item.filename, item.file, item.size or 0)
+        for item in files
+        if isinstance(item, UploadFile)
+    ]
+    view = await service.accept_upload(
+        session, services.storage, settings, owner_id=user.id, uploads=uploads, group=group
+    )
+    body = _status(view).model_dump(mode="json")
+    return JSONResponse(body, status_code=202, headers={"Location": f"/status/{view.task.id}"})
+
+
+@router.get("/status/{task_id}", response_model=TaskStatusOut)
+async def status(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TaskStatusOut:
+    """A task's progress and, per image, its state and the links of its stored files."""
+    return _status(await service.task_view(session, _viewer(user), task_id))
+
+
+@router.get("/history/{user_id}", response_model=list[HistoryImageOut])
+async def history(
+    user_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> list[HistoryImageOut]:
+    """A user's processed images, newest first. The next page, if any, is announced in
+    `Link: <...>; rel="next"` and `X-Next-Cursor`."""
+    page = await service.history(session, _viewer(user), user_id, cursor, limit)
+    if page.next_cursor:
+        next_url = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return [
+        HistoryImageOut(
+            **_image_fields(image, page), task_id=image.task_id, created_at=image.created_at
+        )
+        for image in page.images
+    ]
+
+
+@router.get(
+    "/task/{task_id}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}, 409: {"description": "not finished"}},
+)
+async def download_zip(
+    task_id: uuid.UUID, user: CurrentUser, session: SessionDep, storage: StorageDep
+) -> StreamingResponse:
+    """A zip of the task's stored files (`name_suffix.ext`), streamed, once it finished."""
+    archive = await service.task_zip(session, storage, _viewer(user), task_id)
+    return StreamingResponse(
+        archive.chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Length": str(archive.size),
+            "Content-Disposition": f'attachment; filename="{archive.filename}"',
+        },
+    )
+
+
+@router.get("/task/{task_id}/files/{name}", response_class=StreamingResponse)
+async def download_file(
+    task_id: uuid.UUID, name: str, user: CurrentUser, session: SessionDep, storage: StorageDep
+) -> StreamingResponse:
+    """One stored file of a task."""
+    key, media_type = await service.file_for_download(session, _viewer(user), task_id, name)
+    size = await storage.size(key)
+    return StreamingResponse(
+        storage.stream(key), media_type=media_type, headers={"Content-Length": str(size)}
+    )

@@ -1,0 +1,103 @@
+"""Tables of the processing domain.
+
+`tasks` is one upload; `task_images` one uploaded image with its progress; `image_task` is
+seed 002's table, one row per stored file (`name_suffix.ext`).
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagehub.db import Base, UTCDateTime, utcnow
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    PARTIAL = "partial"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.PARTIAL)
+
+
+class ImageState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Variant(StrEnum):
+    ORIGINAL = "original"
+    ROTATED = "rotated"
+    GRAY = "gray"
+    SCALED = "scaled"
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_status_updated_at", "status", "updated_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[TaskStatus] = mapped_column(String(16), default=TaskStatus.PENDING)
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Moves on every bit of progress (and when the sweep queues the task again).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TaskImage(Base):
+    __tablename__ = "task_images"
+    __table_args__ = (
+        UniqueConstraint("task_id", "position"),
+        Index("ix_task_images_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    # Denormalised from the task so a user's history is one index range scan.
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("users.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    # The file's name as shown and zipped: unique within the task, e.g. "cat-2.jpg".
+    name: Mapped[str] = mapped_column(String(255))
+    stem: Mapped[str] = mapped_column(String(255))
+    extension: Mapped[str] = mapped_column(String(8))
+    image_format: Mapped[str] = mapped_column(String(8))  # JPEG or PNG, from the bytes
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    state: Mapped[ImageState] = mapped_column(String(16), default=ImageState.PENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def file_name(self, variant: Variant) -> str:
+        return f"{self.stem}_{variant.value}.{self.extension}"
+
+
+class ImageTask(Base):
+    """Seed 002's table: one row per stored file of a task."""
+
+    __tablename__ = "image_task"
+    __table_args__ = (UniqueConstraint("task_id", "img_link"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    img_link: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

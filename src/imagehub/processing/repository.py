@@ -1,0 +1,158 @@
+"""Every query of the processing domain: async ones for the API, sync ones for workers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from imagehub.db import dialect_insert
+from imagehub.processing.models import ImageState, ImageTask, Task, TaskImage, TaskStatus
+
+# --- API (async) --------------------------------------------------------------------------
+
+
+async def add_task(session: AsyncSession, task: Task, images: Sequence[TaskImage]) -> None:
+    session.add(task)
+    await session.flush()
+    session.add_all(images)
+    await session.flush()
+
+
+async def add_files(session: AsyncSession, task_id: uuid.UUID, links: Sequence[str]) -> None:
+    session.add_all(ImageTask(task_id=task_id, img_link=link) for link in links)
+    await session.flush()
+
+
+async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
+    return await session.get(Task, task_id)
+
+
+async def task_images(session: AsyncSession, task_id: uuid.UUID) -> list[TaskImage]:
+    rows = await session.scalars(
+        select(TaskImage).where(TaskImage.task_id == task_id).order_by(TaskImage.position)
+    )
+    return list(rows)
+
+
+async def stored_links(
+    session: AsyncSession, task_ids: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, str]]:
+    if not task_ids:
+        return set()
+    rows = await session.execute(
+        select(ImageTask.task_id, ImageTask.img_link).where(ImageTask.task_id.in_(task_ids))
+    )
+    return {(task_id, link) for task_id, link in rows}
+
+
+async def history_page(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[TaskImage]:
+    """A user's images, newest first, keyset-paged on (created_at, id)."""
+    query = select(TaskImage).where(TaskImage.owner_id == owner_id)
+    if after is not None:
+        created_at, image_id = after
+        query = query.where(
+            or_(
+                TaskImage.created_at < created_at,
+                and_(TaskImage.created_at == created_at, TaskImage.id < image_id),
+            )
+        )
+    query = query.order_by(TaskImage.created_at.desc(), TaskImage.id.desc()).limit(limit)
+    return list(await session.scalars(query))
+
+
+# --- Workers (sync) -----------------------------------------------------------------------
+
+
+def get_image(session: Session, image_id: uuid.UUID) -> TaskImage | None:
+    return session.get(TaskImage, image_id)
+
+
+def mark_task_processing(session: Session, task_id: uuid.UUID, now: datetime) -> None:
+    session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.PENDING)
+        .values(status=TaskStatus.PROCESSING, updated_at=now)
+    )
+
+
+def record_files(session: Session, task_id: uuid.UUID, links: Sequence[str], now: datetime) -> None:
+    """One image_task row per stored file; a retried job adds none twice."""
+    if not links:
+        return
+    statement = dialect_insert(session)(ImageTask).values(
+        [
+            {"id": uuid.uuid4(), "task_id": task_id, "img_link": link, "created_at": now}
+            for link in links
+        ]
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["task_id", "img_link"]))
+
+
+def finish_image(
+    session: Session, image_id: uuid.UUID, state: ImageState, error: str | None, now: datetime
+) -> bool:
+    """Move a pending image to its final state; False if a previous run already did."""
+    result = session.execute(
+        update(TaskImage)
+        .where(TaskImage.id == image_id, TaskImage.state == ImageState.PENDING)
+        .values(state=state, error=error, processed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def count_finished_image(
+    session: Session, task_id: uuid.UUID, state: ImageState, now: datetime
+) -> tuple[int, int, int]:
+    """Add one finished image to the task's counts, atomically; returns (done, failed, total)."""
+    counter = Task.done if state is ImageState.DONE else Task.failed
+    row = session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values({counter: counter + 1, Task.updated_at: now, Task.status: TaskStatus.PROCESSING})
+        .returning(Task.done, Task.failed, Task.total)
+    ).one()
+    return int(row.done), int(row.failed), int(row.total)
+
+
+def finish_task(session: Session, task_id: uuid.UUID, status: TaskStatus, now: datetime) -> None:
+    session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(status=status, finished_at=now, updated_at=now)
+    )
+
+
+def stalled_tasks(session: Session, before: datetime, limit: int) -> list[uuid.UUID]:
+    rows = session.scalars(
+        select(Task.id)
+        .where(
+            Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]),
+            Task.updated_at < before,
+        )
+        .order_by(Task.updated_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def pending_image_ids(session: Session, task_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = session.scalars(
+        select(TaskImage.id)
+        .where(TaskImage.task_id == task_id, TaskImage.state == ImageState.PENDING)
+        .order_by(TaskImage.position)
+    )
+    return list(rows)
+
+
+def touch_task(session: Session, task_id: uuid.UUID, now: datetime) -> None:
+    session.execute(update(Task).where(Task.id == task_id).values(updated_at=now))

@@ -1,0 +1,39 @@
+import uuid
+
+from pydantic import BaseModel
+
+from imagehub.fields import UtcDateTime
+from imagehub.processing.models import ImageState, TaskStatus
+
+
+class ImageLinks(BaseModel):
+    original: str | None
+    rotated: str | None
+    gray: str | None
+    scaled: str | None
+
+
+class ImageOut(BaseModel):
+    name: str
+    state: ImageState
+    error: str | None
+    width: int
+    height: int
+    links: ImageLinks
+
+
+class HistoryImageOut(ImageOut):
+    task_id: uuid.UUID
+    created_at: UtcDateTime
+
+
+class TaskStatusOut(BaseModel):
+    task_id: uuid.UUID
+    status: TaskStatus
+    group: str | None
+    total: int
+    done: int
+    failed: int
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None
+    images: list[ImageOut]

@@ -1,0 +1,357 @@
+"""The rules of processing: accept an upload, process its images, report, zip."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+import anyio.to_thread
+import zipstream
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from imagehub import pagination
+from imagehub.config import Settings
+from imagehub.db import after_commit, after_rollback, utcnow
+from imagehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.processing import repository
+from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, Variant
+from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
+from imagehub.processing.uploads import (
+    InspectedImage,
+    Limits,
+    Refusal,
+    inspect_upload,
+    unique_names,
+)
+from imagehub.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PROCESS_IMAGE = "processing.process_image"
+# Opens a worker transaction (commit on success, rollback on error).
+SessionScope = Callable[[], AbstractContextManager[Session]]
+SWEEP_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: the owner sees their own tasks, an admin sees every task."""
+
+    id: uuid.UUID
+    is_admin: bool
+
+    def may_see(self, owner_id: uuid.UUID) -> bool:
+        return self.is_admin or self.id == owner_id
+
+
+@dataclass
+class Upload:
+    client_name: str | None
+    file: BinaryIO
+    size: int
+
+
+def object_key(task_id: uuid.UUID, link: str) -> str:
+    return f"tasks/{task_id}/{link}"
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        settings.upload_max_files, settings.upload_max_file_bytes, settings.upload_max_pixels
+    )
+
+
+@dataclass
+class TaskView:
+    task: Task
+    images: list[TaskImage]
+    stored: set[tuple[uuid.UUID, str]]
+
+    def has(self, image: TaskImage, variant: Variant) -> bool:
+        return (image.task_id, image.file_name(variant)) in self.stored
+
+
+# --- Accepting an upload (API) ------------------------------------------------------------
+
+
+def _inspect_all(uploads: Sequence[Upload], limits: Limits) -> list[InspectedImage | Refusal]:
+    return [inspect_upload(u.client_name, u.file, u.size, limits) for u in uploads]
+
+
+def _refuse(refusals: list[Refusal]) -> None:
+    listed = "; ".join(f"{r.name}: {r.reason}" for r in refusals)
+    error_class = PayloadTooLarge if all(r.too_large for r in refusals) else InvalidInput
+    raise error_class(
+        f"Refused {len(refusals)} file(s), nothing was stored: {listed}",
+        name="Invalid upload",
+        extra={"files": [r.as_dict() for r in refusals]},
+    )
+
+
+async def accept_upload(
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    *,
+    owner_id: uuid.UUID,
+    uploads: Sequence[Upload],
+    group: str | None,
+) -> TaskView:
+    """Check every file, then store the originals and queue one job per image.
+
+    All or nothing: one refused file refuses the request, and nothing of it is stored or
+    queued. The rows commit before any job is sent (the request's session sends them).
+    """
+    limits = limits_of(settings)
+    if not uploads:
+        raise InvalidInput("Send one or more images in the `files` field", name="Invalid upload")
+    if len(uploads) > limits.max_files:
+        raise InvalidInput(
+            f"{len(uploads)} files sent; at most {limits.max_files} per request",
+            name="Invalid upload",
+        )
+    inspected = await anyio.to_thread.run_sync(_inspect_all, uploads, limits)
+    refusals = [item for item in inspected if isinstance(item, Refusal)]
+    if refusals:
+        _refuse(refusals)
+    images = [item for item in inspected if isinstance(item, InspectedImage)]
+    names = unique_names(images)
+
+    now = utcnow()
+    task = Task(
+        id=uuid.uuid4(),
+        owner_id=owner_id,
+        status=TaskStatus.PENDING,
+        group_name=group,
+        total=len(images),
+        done=0,
+        failed=0,
+        created_at=now,
+        updated_at=now,
+    )
+    rows = [
+        TaskImage(
+            id=uuid.uuid4(),
+            task_id=task.id,
+            owner_id=owner_id,
+            position=position,
+            name=name,
+            stem=image.stem,
+            extension=image.extension,
+            image_format=image.image_format,
+            width=image.width,
+            height=image.height,
+            size_bytes=image.size_bytes,
+            state=ImageState.PENDING,
+            created_at=now,
+        )
+        for position, (image, name) in enumerate(zip(images, names, strict=True))
+    ]
+    await repository.add_task(session, task, rows)
+    originals = [row.file_name(Variant.ORIGINAL) for row in rows]
+    await repository.add_files(session, task.id, originals)
+
+    stored: list[str] = []
+    # Should the transaction not commit, the originals already stored go too.
+    after_rollback(
+        session, lambda: _delete_quietly(storage, [object_key(task.id, k) for k in stored])
+    )
+    for row, image in zip(rows, images, strict=True):
+        key = object_key(task.id, row.file_name(Variant.ORIGINAL))
+        await anyio.to_thread.run_sync(storage.put_sync, key, image.file)
+        stored.append(row.file_name(Variant.ORIGINAL))
+
+    image_ids = [row.id for row in rows]
+    after_commit(session, lambda: enqueue_images(task.id, image_ids))
+    return TaskView(task, rows, {(task.id, link) for link in originals})
+
+
+def _delete_quietly(storage: Storage, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete_sync(key)
+        except Exception:
+            log.exception("could not delete %s after a failed upload", key)
+
+
+def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
+    from imagehub.worker import celery_app
+
+    for image_id in image_ids:
+        celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)])
+
+
+# --- Reading (API) ------------------------------------------------------------------------
+
+
+async def _visible_task(session: AsyncSession, viewer: Viewer, task_id: uuid.UUID) -> Task:
+    task = await repository.get_task(session, task_id)
+    if task is None or not viewer.may_see(task.owner_id):
+        raise NotFound(f"No task with id {task_id}", name="Task not found")
+    return task
+
+
+async def task_view(session: AsyncSession, viewer: Viewer, task_id: uuid.UUID) -> TaskView:
+    task = await _visible_task(session, viewer, task_id)
+    images = await repository.task_images(session, task.id)
+    return TaskView(task, images, await repository.stored_links(session, [task.id]))
+
+
+@dataclass
+class HistoryPage:
+    images: list[TaskImage]
+    stored: set[tuple[uuid.UUID, str]]
+    next_cursor: str | None
+
+    def has(self, image: TaskImage, variant: Variant) -> bool:
+        return (image.task_id, image.file_name(variant)) in self.stored
+
+
+HISTORY_CURSOR = "history"
+
+
+async def history(
+    session: AsyncSession, viewer: Viewer, user_id: uuid.UUID, cursor: str | None, limit: int
+) -> HistoryPage:
+    if not viewer.may_see(user_id):
+        raise NotFound(f"No history for user {user_id}", name="User not found")
+    after = None
+    if cursor:
+        created_at, image_id = pagination.decode(HISTORY_CURSOR, cursor, (datetime, uuid.UUID))
+        after = (created_at, image_id)
+    rows = await repository.history_page(session, user_id, limit + 1, after)
+    images, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = images[-1]
+        next_cursor = pagination.encode(HISTORY_CURSOR, last.created_at, str(last.id))
+    stored = await repository.stored_links(session, sorted({i.task_id for i in images}))
+    return HistoryPage(images, stored, next_cursor)
+
+
+@dataclass
+class ZipArchive:
+    filename: str
+    size: int
+    chunks: Iterator[bytes]
+
+
+async def task_zip(
+    session: AsyncSession, storage: Storage, viewer: Viewer, task_id: uuid.UUID
+) -> ZipArchive:
+    """Every stored file of a finished task, zipped without compression (the images are
+    compressed already) and streamed, with its exact size known up front."""
+    view = await task_view(session, viewer, task_id)
+    if not TaskStatus(view.task.status).finished:
+        raise Conflict(
+            f"Task {task_id} is still {view.task.status}; the zip is ready once it finishes",
+            name="Task not finished",
+        )
+    archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
+    for image in view.images:
+        for variant in Variant:
+            if not view.has(image, variant):
+                continue
+            link = image.file_name(variant)
+            key = object_key(task_id, link)
+            size = await storage.size(key)
+            archive.add(_read_lazily(storage, key), link, size=size)
+    return ZipArchive(f"task-{task_id}.zip", len(archive), iter(archive))
+
+
+def _read_lazily(storage: Storage, key: str) -> Iterator[bytes]:
+    yield from storage.stream_sync(key)
+
+
+async def file_for_download(
+    session: AsyncSession, viewer: Viewer, task_id: uuid.UUID, link: str
+) -> tuple[str, str]:
+    """(storage key, media type) of one stored file of a visible task."""
+    view = await task_view(session, viewer, task_id)
+    if (task_id, link) not in view.stored:
+        raise NotFound(f"Task {task_id} has no file {link}", name="File not found")
+    media = "image/png" if link.lower().endswith(".png") else "image/jpeg"
+    return object_key(task_id, link), media
+
+
+# --- Processing (workers) -----------------------------------------------------------------
+
+
+def process_image(
+    session_scope: SessionScope,
+    storage: Storage,
+    settings: Settings,
+    task_id: uuid.UUID,
+    image_id: uuid.UUID,
+) -> ImageState | None:
+    """Make and store the variants of one image; safe to run twice (late acks redeliver).
+
+    Returns the image's final state, or None when a previous run had already finished it.
+    """
+    with session_scope() as session:
+        image = repository.get_image(session, image_id)
+        if image is None or image.state != ImageState.PENDING:
+            return None
+        repository.mark_task_processing(session, task_id, utcnow())
+    original = storage.read_sync(object_key(task_id, image.file_name(Variant.ORIGINAL)))
+    options = EncodeOptions(settings.jpeg_quality, settings.png_compress_level)
+    try:
+        variants = make_variants(original, image.image_format, options, settings.upload_max_pixels)
+    except CorruptImage as error:
+        _finish(session_scope, task_id, image_id, ImageState.FAILED, str(error)[:500], [])
+        return ImageState.FAILED
+    links = []
+    for variant, data in variants.items():
+        link = image.file_name(variant)
+        storage.put_sync(object_key(task_id, link), data)  # same key, same bytes on a rerun
+        links.append(link)
+    _finish(session_scope, task_id, image_id, ImageState.DONE, None, links)
+    return ImageState.DONE
+
+
+def _finish(
+    session_scope: SessionScope,
+    task_id: uuid.UUID,
+    image_id: uuid.UUID,
+    state: ImageState,
+    error: str | None,
+    links: list[str],
+) -> None:
+    with session_scope() as session:
+        now = utcnow()
+        repository.record_files(session, task_id, links, now)
+        if not repository.finish_image(session, image_id, state, error, now):
+            return  # another delivery of this job got here first
+        done, failed, total = repository.count_finished_image(session, task_id, state, now)
+        if done + failed == total:
+            repository.finish_task(session, task_id, final_status(done, failed), now)
+
+
+def final_status(done: int, failed: int) -> TaskStatus:
+    if failed == 0:
+        return TaskStatus.DONE
+    return TaskStatus.FAILED if done == 0 else TaskStatus.PARTIAL
+
+
+def sweep_stalled(session: Session, stall_seconds: int) -> int:
+    """Queue again the unfinished images of tasks with no progress for `stall_seconds`
+    (their jobs were lost: the broker was down at upload, or a message expired)."""
+    now = utcnow()
+    requeued = 0
+    for task_id in repository.stalled_tasks(
+        session, now - timedelta(seconds=stall_seconds), SWEEP_BATCH
+    ):
+        image_ids = repository.pending_image_ids(session, task_id)
+        repository.touch_task(session, task_id, now)
+        if image_ids:
+            log.warning("task %s stalled; queueing %d image(s) again", task_id, len(image_ids))
+            after_commit(session, functools.partial(enqueue_images, task_id, image_ids))
+            requeued += 1
+    return requeued

@@ -1,0 +1,159 @@
+"""The pipeline on real-world kinds of files, checked pixel by pixel."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from imagehub.processing.models import Variant
+from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
+from tests.processing import images
+
+OPTIONS = EncodeOptions(jpeg_quality=95, png_compress_level=3)
+MAX_PIXELS = 64_000_000
+
+
+def variants(data: bytes, image_format: str) -> dict[Variant, Image.Image]:
+    encoded = make_variants(data, image_format, OPTIONS, MAX_PIXELS)
+    assert set(encoded) == {Variant.ROTATED, Variant.GRAY, Variant.SCALED}
+    decoded = {v: Image.open(io.BytesIO(b)) for v, b in encoded.items()}
+    for image in decoded.values():
+        assert image.format == image_format
+        image.load()
+    return decoded
+
+
+def near(
+    actual: tuple[int, ...] | int, expected: tuple[int, ...] | int, tolerance: int = 12
+) -> bool:
+    a = actual if isinstance(actual, tuple) else (actual,)
+    e = expected if isinstance(expected, tuple) else (expected,)
+    return all(abs(x - y) <= tolerance for x, y in zip(a, e, strict=True))
+
+
+def luma(rgb: tuple[int, int, int]) -> int:
+    r, g, b = rgb
+    return round(0.299 * r + 0.587 * g + 0.114 * b)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG"])
+def test_rotated_is_a_quarter_turn_counter_clockwise(image_format: str) -> None:
+    source = images.jpeg(40, 30) if image_format == "JPEG" else images.png(40, 30)
+    rotated = variants(source, image_format)[Variant.ROTATED].convert("RGB")
+    assert rotated.size == (30, 40)
+    # Counter-clockwise: the top-right (green) corner becomes the top-left.
+    assert near(rotated.getpixel((2, 2)), images.GREEN)
+    assert near(rotated.getpixel((27, 2)), images.WHITE)
+    assert near(rotated.getpixel((2, 37)), images.RED)
+    assert near(rotated.getpixel((27, 37)), images.BLUE)
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG"])
+def test_gray_is_itu_r_601_luma(image_format: str) -> None:
+    source = images.jpeg(40, 30) if image_format == "JPEG" else images.png(40, 30)
+    gray = variants(source, image_format)[Variant.GRAY]
+    assert gray.mode == "L"
+    assert gray.size == (40, 30)
+    for (x, y), colour in {(2, 2): images.RED, (37, 2): images.GREEN, (2, 27): images.BLUE}.items():
+        assert near(gray.getpixel((x, y)), luma(colour), 8)
+
+
+@pytest.mark.parametrize(
+    ("size", "half"), [((40, 30), (20, 15)), ((3, 5), (2, 3)), ((1, 1), (1, 1)), ((7, 2), (4, 1))]
+)
+def test_scaled_is_half_size_rounded_up(size: tuple[int, int], half: tuple[int, int]) -> None:
+    for image_format, source in (("PNG", images.png(*size)), ("JPEG", images.jpeg(*size))):
+        result = variants(source, image_format)
+        assert result[Variant.SCALED].size == half
+        assert result[Variant.ROTATED].size == (size[1], size[0])
+        assert result[Variant.GRAY].size == size
+
+
+def test_scaled_averages_pixels() -> None:
+    scaled = variants(images.png(40, 30), "PNG")[Variant.SCALED].convert("RGB")
+    assert scaled.getpixel((2, 2)) == images.RED
+    assert scaled.getpixel((17, 12)) == images.WHITE
+
+
+def test_exif_orientation_is_applied_and_dropped() -> None:
+    # Stored sideways (rotated 90 clockwise to display = orientation 6): displayed 40x30.
+    stored = images.quadrants(40, 30).transpose(Image.Transpose.ROTATE_90)  # 30x40 as stored
+    source = images.with_orientation(stored, 6)
+    result = variants(source, "JPEG")
+    assert result[Variant.GRAY].size == (40, 30)  # as displayed
+    assert result[Variant.SCALED].size == (20, 15)
+    rotated = result[Variant.ROTATED].convert("RGB")
+    assert rotated.size == (30, 40)
+    assert near(rotated.getpixel((2, 2)), images.GREEN)
+    for image in result.values():
+        assert image.getexif().get(0x0112, 1) == 1
+
+
+def test_rgba_png_keeps_alpha_everywhere() -> None:
+    source = images.quadrants(40, 30).convert("RGBA")
+    source.putpixel((0, 0), (255, 0, 0, 0))
+    source.paste((0, 0, 255, 128), (20, 15, 40, 30))
+    result = variants(images.encode(source, "PNG"), "PNG")
+    gray, rotated, scaled = result[Variant.GRAY], result[Variant.ROTATED], result[Variant.SCALED]
+    assert gray.mode == "LA"
+    assert gray.getpixel((0, 0))[1] == 0
+    assert gray.getpixel((30, 20)) == (luma((0, 0, 255)), 128)
+    assert rotated.mode == "RGBA"
+    assert rotated.getpixel((0, 39))[3] == 0
+    assert scaled.mode == "RGBA"
+    assert scaled.getpixel((15, 10))[3] == 128
+
+
+def test_palette_png_with_transparency() -> None:
+    source = images.quadrants(40, 30).convert("P")
+    transparent = source.getpixel((0, 0))
+    result = variants(images.encode(source, "PNG", transparency=transparent), "PNG")
+    assert result[Variant.SCALED].size == (20, 15)
+    assert result[Variant.SCALED].mode == "RGBA"
+    assert result[Variant.SCALED].getpixel((1, 1))[3] == 0  # the red quarter stays see-through
+    assert result[Variant.GRAY].mode == "LA"
+
+
+def test_sixteen_bit_gray_png_is_not_clipped() -> None:
+    source = Image.new("I;16", (5, 3), 60000)
+    source.putpixel((0, 0), 1000)
+    result = variants(images.encode(source, "PNG"), "PNG")
+    gray, scaled = result[Variant.GRAY], result[Variant.SCALED]
+    assert gray.mode.startswith("I;16")
+    assert gray.getpixel((4, 2)) == 60000
+    assert gray.getpixel((0, 0)) == 1000
+    assert scaled.mode.startswith("I;16")
+    assert scaled.size == (3, 2)
+    assert scaled.getpixel((2, 1)) == 60000
+
+
+def test_grayscale_and_cmyk_jpegs() -> None:
+    gray_source = images.encode(images.quadrants().convert("L"), "JPEG")
+    result = variants(gray_source, "JPEG")
+    assert {image.mode for image in result.values()} == {"L"}
+    cmyk = variants(images.encode(images.quadrants().convert("CMYK"), "JPEG"), "JPEG")
+    assert cmyk[Variant.ROTATED].mode == "CMYK"
+    assert cmyk[Variant.GRAY].mode == "L"
+    assert near(cmyk[Variant.GRAY].getpixel((37, 27)), 255, 16)  # white stays white
+
+
+def test_icc_profile_kept_on_colour_variants_only() -> None:
+    profile = images.srgb_profile()
+    for image_format in ("JPEG", "PNG"):
+        source = images.encode(images.quadrants(), image_format, icc_profile=profile)
+        result = variants(source, image_format)
+        assert result[Variant.ROTATED].info.get("icc_profile") == profile
+        assert result[Variant.SCALED].info.get("icc_profile") == profile
+        assert "icc_profile" not in result[Variant.GRAY].info
+
+
+def test_corrupt_data_behind_a_good_header() -> None:
+    with pytest.raises(CorruptImage, match="damaged"):
+        make_variants(images.corrupt_jpeg(), "JPEG", OPTIONS, MAX_PIXELS)
+
+
+def test_pixel_limit_is_checked_before_decoding() -> None:
+    with pytest.raises(CorruptImage, match="pixel limit"):
+        make_variants(images.png_bomb(), "PNG", OPTIONS, MAX_PIXELS)

@@ -1,0 +1,180 @@
+"""Uploads processed by real Celery workers on real brokers, including workers that die."""
+
+from __future__ import annotations
+
+import io
+import signal
+import time
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from PIL import Image
+
+from imagehub import migrate
+from imagehub.config import Settings
+from imagehub.embedded import EmbeddedRedis
+from imagehub.main import create_app
+from tests.conftest import TEST_SECRET, make_settings, register
+from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree
+from tests.processing import images
+from tests.processing.conftest import counts, upload
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["embedded+sqlite", "redis+postgresql", "rabbitmq+sqlite"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    broker_name, database = request.param.split("+")
+    if database == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+    migrate.upgrade(database_url)
+    broker: EmbeddedRedis | None = None
+    if broker_name == "embedded":
+        broker = EmbeddedRedis(tmp_path / "broker")
+        broker_url = broker.start()
+    else:
+        broker_url = request.getfixturevalue(f"{broker_name}_url")
+    yield make_settings(
+        tmp_path,
+        database_url=database_url,
+        broker_url=broker_url,
+        broker_visibility_timeout_seconds=10,
+    )
+    if broker is not None:
+        broker.stop()
+    if database != "sqlite":
+        from tests.conftest import Base, create_sync_engine
+
+        engine = create_sync_engine(database_url)
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        engine.dispose()
+
+
+@pytest.fixture
+async def client(stack: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(stack)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await app.state.services.engine.dispose()
+
+
+def start_worker(settings: Settings, tmp_path: Path, name: str, concurrency: int = 2) -> Any:
+    env = imagehub_env(
+        settings.data_dir,
+        database_url=settings.effective_database_url,
+        broker_url=settings.broker_url or "",
+        secret_key=TEST_SECRET,
+        broker_visibility_timeout_seconds="10",
+    )
+    return start_imagehub(["worker", f"--concurrency={concurrency}"], env, tmp_path / f"{name}.log")
+
+
+async def wait_until_finished(
+    client: httpx.AsyncClient, headers: dict[str, str], task_id: str, seconds: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = (await client.get(f"/status/{task_id}", headers=headers)).json()
+        if status["status"] in ("done", "partial", "failed"):
+            return status
+        await _sleep(0.25)
+    raise AssertionError(f"task {task_id} did not finish in {seconds:.0f} s: {status}")
+
+
+async def _sleep(seconds: float) -> None:
+    import anyio
+
+    await anyio.sleep(seconds)
+
+
+async def test_real_worker_processes_an_upload(
+    stack: Settings, client: httpx.AsyncClient, tmp_path: Path
+):
+    worker = start_worker(stack, tmp_path, "worker")
+    try:
+        account = await register(client)
+        files = [
+            ("a.jpg", images.jpeg(64, 48)),
+            ("b.png", images.png(33, 17)),
+            ("c.jpg", images.corrupt_jpeg()),
+        ]
+        task_id = (await upload(client, account["headers"], files)).json()["task_id"]
+        status = await wait_until_finished(client, account["headers"], task_id, 60)
+        assert (status["status"], status["done"], status["failed"]) == ("partial", 2, 1)
+        archive = await client.get(f"/task/{task_id}", headers=account["headers"])
+        names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert len(names) == 9
+        scaled = zipfile.ZipFile(io.BytesIO(archive.content)).read("b_scaled.png")
+        assert Image.open(io.BytesIO(scaled)).size == (17, 9)
+    finally:
+        stop_process_tree(worker)
+
+
+def _heavy_images(count: int) -> list[tuple[str, bytes]]:
+    gradient = Image.linear_gradient("L").resize((1800, 1800)).convert("RGB")
+    data = images.encode(gradient, "JPEG", quality=85)
+    return [(f"heavy-{i:02d}.jpg", data) for i in range(count)]
+
+
+async def _wait_for_progress(
+    client: httpx.AsyncClient, headers: dict[str, str], task_id: str
+) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = (await client.get(f"/status/{task_id}", headers=headers)).json()
+        if status["done"] >= 1:
+            return
+        await _sleep(0.05)
+    raise AssertionError("no progress")
+
+
+async def test_a_killed_worker_child_is_replaced_and_the_task_completes(
+    stack: Settings, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    worker = start_worker(stack, tmp_path, "worker", concurrency=1)
+    try:
+        account = await register(client)
+        task_id = (await upload(client, account["headers"], _heavy_images(16))).json()["task_id"]
+        await _wait_for_progress(client, account["headers"], task_id)
+        children = psutil.Process(worker.pid).children()
+        assert children, "the prefork pool has a child"
+        for child in children:
+            child.send_signal(signal.SIGKILL)  # dies mid-image
+        status = await wait_until_finished(client, account["headers"], task_id, 120)
+        assert (status["status"], status["done"], status["failed"]) == ("done", 16, 0)
+        assert counts(stack) == {"tasks": 1, "task_images": 16, "image_task": 64}
+    finally:
+        stop_process_tree(worker)
+
+
+async def test_a_task_survives_its_whole_worker_dying(
+    stack: Settings, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    first = start_worker(stack, tmp_path, "first", concurrency=1)
+    second = None
+    try:
+        account = await register(client)
+        task_id = (await upload(client, account["headers"], _heavy_images(12))).json()["task_id"]
+        await _wait_for_progress(client, account["headers"], task_id)
+        for process in [psutil.Process(first.pid), *psutil.Process(first.pid).children()]:
+            process.send_signal(signal.SIGKILL)  # the whole worker, no goodbye
+        first.wait(10)
+        second = start_worker(stack, tmp_path, "second", concurrency=2)
+        # RabbitMQ redelivers at once; Redis once the visibility timeout (10 s here) passes.
+        status = await wait_until_finished(client, account["headers"], task_id, 150)
+        assert (status["status"], status["done"], status["failed"]) == ("done", 12, 0)
+        assert counts(stack) == {"tasks": 1, "task_images": 12, "image_task": 48}
+    finally:
+        stop_process_tree(first)
+        if second is not None:
+            stop_process_tree(second)
