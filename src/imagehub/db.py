@@ -117,6 +117,8 @@ def _prepare_sqlite(engine: Engine, url: URL) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # reads outside any transaction (read_sessionmaker_for): no lock to take
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -146,7 +148,11 @@ def async_sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def sync_sessionmaker_for(engine: Engine) -> sessionmaker[Session]:
+def sync_sessionmaker_for(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for workers. `read_only` ones run outside a transaction, so on SQLite they
+    take no write lock and never wait behind (or hold up) a writer."""
+    if read_only:
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

@@ -25,14 +25,17 @@ def process_all(settings: Settings, task_id: str | uuid.UUID) -> list[Any]:
     """Run the task's pending image jobs here, as a worker would."""
     engine = create_sync_engine(settings.effective_database_url)
     factory = sync_sessionmaker_for(engine)
+    readers = sync_sessionmaker_for(engine, read_only=True)
     storage = Storage.from_settings(settings)
+
+    def scope(read_only: bool = False) -> Any:
+        return sync_session_scope(readers if read_only else factory)
+
     try:
         with sync_session_scope(factory) as session:
             image_ids = repository.pending_image_ids(session, uuid.UUID(str(task_id)))
         return [
-            service.process_image(
-                lambda: sync_session_scope(factory), storage, settings, uuid.UUID(str(task_id)), i
-            )
+            service.process_image(scope, storage, settings, uuid.UUID(str(task_id)), i)
             for i in image_ids
         ]
     finally:

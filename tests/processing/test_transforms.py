@@ -157,3 +157,30 @@ def test_corrupt_data_behind_a_good_header() -> None:
 def test_pixel_limit_is_checked_before_decoding() -> None:
     with pytest.raises(CorruptImage, match="pixel limit"):
         make_variants(images.png_bomb(), "PNG", OPTIONS, MAX_PIXELS)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_fast_jpeg_path_matches_the_pillow_path(orientation: int) -> None:
+    """Both paths follow the same rules: same sizes, same pixels up to codec noise."""
+    import numpy as np
+
+    from imagehub.processing.transforms import pillow_variants
+
+    stored = images.quadrants(48, 32)
+    stored.paste((200, 120, 40), (0, 0, 8, 4))  # an asymmetric mark: every turn shows
+    source = images.with_orientation(stored, orientation)
+    fast = make_variants(source, "JPEG", OPTIONS, MAX_PIXELS)
+    slow = pillow_variants(source, "JPEG", OPTIONS, MAX_PIXELS)
+    for variant in (Variant.ROTATED, Variant.GRAY, Variant.SCALED):
+        a = Image.open(io.BytesIO(fast[variant]))
+        b = Image.open(io.BytesIO(slow[variant]))
+        assert (a.size, a.mode) == (b.size, b.mode), variant
+        difference = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+        assert difference.mean() < 4, (variant, difference.mean())
+
+
+def test_fast_path_keeps_large_icc_profiles_whole() -> None:
+    profile = images.srgb_profile() + b"\x00" * 70_000  # needs two APP2 segments
+    source = images.encode(images.quadrants(), "JPEG", icc_profile=profile)
+    result = variants(source, "JPEG")
+    assert result[Variant.ROTATED].info["icc_profile"] == profile

@@ -121,7 +121,7 @@ async def test_a_job_run_twice_changes_nothing(
 
         image_id = session.scalars(select(TaskImage.id)).one()
     again = service.process_image(
-        lambda: sync_session_scope(factory),
+        lambda read_only=False: sync_session_scope(factory),
         Storage.from_settings(settings),
         settings,
         uuid.UUID(body["task_id"]),

@@ -77,6 +77,10 @@ def get_image(session: Session, image_id: uuid.UUID) -> TaskImage | None:
     return session.get(TaskImage, image_id)
 
 
+def task_status(session: Session, task_id: uuid.UUID) -> str | None:
+    return session.scalar(select(Task.status).where(Task.id == task_id))
+
+
 def mark_task_processing(session: Session, task_id: uuid.UUID, now: datetime) -> None:
     session.execute(
         update(Task)

@@ -35,8 +35,9 @@ from imagehub.storage import Storage
 log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "processing.process_image"
-# Opens a worker transaction (commit on success, rollback on error).
-SessionScope = Callable[[], AbstractContextManager[Session]]
+# Opens a worker session: a transaction (commit on success, rollback on error), or with
+# read_only=True a session outside any transaction.
+SessionScope = Callable[..., AbstractContextManager[Session]]
 SWEEP_BATCH = 100
 
 
@@ -295,11 +296,14 @@ def process_image(
 
     Returns the image's final state, or None when a previous run had already finished it.
     """
-    with session_scope() as session:
+    with session_scope(read_only=True) as session:
         image = repository.get_image(session, image_id)
         if image is None or image.state != ImageState.PENDING:
             return None
-        repository.mark_task_processing(session, task_id, utcnow())
+        task_pending = repository.task_status(session, task_id) == TaskStatus.PENDING
+    if task_pending:  # only a task's first jobs write here; the rest go straight to work
+        with session_scope() as session:
+            repository.mark_task_processing(session, task_id, utcnow())
     original = storage.read_sync(object_key(task_id, image.file_name(Variant.ORIGINAL)))
     options = EncodeOptions(settings.jpeg_quality, settings.png_compress_level)
     try:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from imagehub.processing import fast_jpeg
 from imagehub.processing.models import Variant
 
 GRAY_MODES = {"L", "LA", "I;16", "I;16B", "I;16L", "I"}
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 class CorruptImage(Exception):
@@ -52,7 +54,9 @@ def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
 
 def _normalised(image: Image.Image) -> Image.Image:
     """Upright, in a mode every operation below supports, alpha kept."""
-    upright = ImageOps.exif_transpose(image) or image
+    # exif_transpose copies even an upright image; most photos need no turn, so ask first.
+    needs_turn = image.getexif().get(ORIENTATION, 1) != 1
+    upright = (ImageOps.exif_transpose(image) or image) if needs_turn else image
     if upright.mode == "P":
         has_alpha = "transparency" in upright.info
         return upright.convert("RGBA" if has_alpha else "RGB")
@@ -100,16 +104,47 @@ def make_variants(
     data: bytes, image_format: str, options: EncodeOptions, max_pixels: int
 ) -> dict[Variant, bytes]:
     """The encoded rotated, gray and scaled variants of one original."""
+    if image_format == "JPEG":
+        fast = _fast_jpeg_variants(data, options, max_pixels)
+        if fast is not None:
+            return fast
+    return pillow_variants(data, image_format, options, max_pixels)
+
+
+def _fast_jpeg_variants(
+    data: bytes, options: EncodeOptions, max_pixels: int
+) -> dict[Variant, bytes] | None:
+    try:
+        header = fast_jpeg.Header(data)
+    except Exception as error:
+        raise CorruptImage(f"the image data is damaged: {error}") from error
+    if not header.fast_path_applies:
+        return None
+    if header.width * header.height > max_pixels:
+        raise CorruptImage(f"{header.width}x{header.height} is over the pixel limit")
+    try:
+        pixels = fast_jpeg.decode(data, header)
+    except ValueError as error:
+        raise CorruptImage(f"the image data is damaged: {error}") from error
+    rotated, gray, scaled = fast_jpeg.variants(pixels, header, options.jpeg_quality)
+    return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
+
+
+def pillow_variants(
+    data: bytes, image_format: str, options: EncodeOptions, max_pixels: int
+) -> dict[Variant, bytes]:
+    """Every format and mode Pillow reads: PNG, CMYK JPEG, 16-bit, palettes, alpha."""
     decoded = _decode(data, image_format, max_pixels)
     icc = decoded.info.get("icc_profile")
-    source_is_gray = decoded.mode in GRAY_MODES
+    # Never a colour profile on the gray variant; a gray source's own profile is kept.
+    gray_icc = icc if decoded.mode in GRAY_MODES else None
     image = _normalised(decoded)
-    gray = _gray(image)
+    del decoded  # one full-size copy alive at a time keeps the peak at the naive one's
+    # Each variant is made, encoded and dropped in turn, for the same reason.
     return {
         Variant.ROTATED: _encode(
             image.transpose(Image.Transpose.ROTATE_90), image_format, icc, options
         ),
-        # Never a colour profile on the gray variant; a gray source's own profile is kept.
-        Variant.GRAY: _encode(gray, image_format, icc if source_is_gray else None, options),
+        Variant.GRAY: _encode(_gray(image), image_format, gray_icc, options),
         Variant.SCALED: _encode(_half(image), image_format, icc, options),
     }
