@@ -23,7 +23,7 @@ from imagehub.accounts.schemas import RegistrationIn
 from imagehub.config import ConfigurationError, Settings, ensure_embedded_secret
 from imagehub.db import run_in_async_session
 from imagehub.errors import AppError
-from imagehub.observability import configure_logging
+from imagehub.logs import configure_logging
 
 app = typer.Typer(
     help="imagehub: a self-hosted image service.",

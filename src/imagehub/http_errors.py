@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagehub.errors import AppError
-from imagehub.observability import request_id_var
+from imagehub.logs import request_id_var
 
 log = logging.getLogger(__name__)
 

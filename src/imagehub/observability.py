@@ -1,16 +1,12 @@
-"""Logs with a request id, an access log line per request, and Prometheus metrics."""
+"""The HTTP side of observability: a request id per request, an access log line, metrics."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import sys
 import time
 import uuid
-from contextvars import ContextVar
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,55 +18,11 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+from imagehub.logs import request_id_var
+
 access_log = logging.getLogger("imagehub.access")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-_make_record = logging.getLogRecordFactory()
-
-
-def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    record = _make_record(*args, **kwargs)
-    record.request_id = request_id_var.get()
-    return record
-
-
-# Every record carries the id of the request it was logged in, whichever handler formats it.
-if getattr(_make_record, "__name__", "") != _record_with_request_id.__name__:
-    logging.setLogRecordFactory(_record_with_request_id)
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        formatter = logging.Formatter(
-            "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
-        )
-        formatter.converter = time.gmtime
-        handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # Our access line carries the request id; uvicorn's own would repeat it without one.
-    logging.getLogger("uvicorn.access").disabled = True
 
 
 # --- Metrics ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from imagehub.config import Settings, get_settings
 from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
-from imagehub.observability import configure_logging
+from imagehub.logs import configure_logging
 from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ def _drop_pooled_connections() -> None:
 class WorkerContext:
     settings: Settings
     engine: Engine
-    sessionmaker: sessionmaker[Session]
-    read_sessionmaker: sessionmaker[Session]
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     storage: Storage
 
 
@@ -123,8 +123,8 @@ def worker_context() -> WorkerContext:
         _context = WorkerContext(
             settings=settings,
             engine=engine,
-            sessionmaker=sync_sessionmaker_for(engine),
-            read_sessionmaker=sync_sessionmaker_for(engine, read_only=True),
+            sessions=sync_sessionmaker_for(engine),
+            read_sessions=sync_sessionmaker_for(engine, read_only=True),
             storage=Storage.from_settings(settings),
         )
     return _context
@@ -148,7 +148,7 @@ def task_session(read_only: bool = False) -> Iterator[Session]:
     """The transaction owner for a task: commits on success, rolls back on error.
     `read_only` sessions run outside a transaction (no write lock on SQLite)."""
     context = worker_context()
-    factory = context.read_sessionmaker if read_only else context.sessionmaker
+    factory = context.read_sessions if read_only else context.sessions
     with sync_session_scope(factory) as session:
         yield session
 
