@@ -331,3 +331,56 @@ async def test_sweep_queues_stalled_tasks_again(client: httpx.AsyncClient, setti
     process_all(settings, task_id)
     status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()
     assert status["status"] == TaskStatus.DONE
+
+
+async def test_the_whole_flow_on_s3(tmp_path, clean_database, moto_s3: str, s3_bucket: str):
+    """Originals and variants in an S3 bucket (moto's server), zip streamed from it."""
+    from tests.conftest import s3_settings
+
+    settings = s3_settings(
+        tmp_path, moto_s3, s3_bucket, database_url=clean_database, broker_url="memory://"
+    )
+    async with client_for(settings) as client:
+        account = await register(client)
+        files = [("a.jpg", images.jpeg()), ("b.png", images.png())]
+        task_id = (await upload(client, account["headers"], files)).json()["task_id"]
+        assert process_all(settings, task_id) == ["done", "done"]
+        archive = await client.get(f"/task/{task_id}", headers=account["headers"])
+        assert archive.status_code == 200
+        names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert len(names) == 8
+        gray = await client.get(f"/task/{task_id}/files/b_gray.png", headers=account["headers"])
+        assert Image.open(io.BytesIO(gray.content)).mode == "L"
+    assert stored_objects(settings) == []  # nothing went to the local folder
+
+
+async def test_the_zip_streams_in_flat_memory(
+    client: httpx.AsyncClient, app, settings: Settings
+) -> None:
+    """A task's zip is read and sent piece by piece: memory does not follow its size.
+    (tracemalloc sees Python's allocations: the chunks and the zip writer's buffers.)"""
+    import os
+    import tracemalloc
+
+    from imagehub.db import async_session_scope
+    from imagehub.processing import service
+
+    account = await register(client)
+    noise = images.encode(Image.frombytes("L", (1600, 1600), os.urandom(1600 * 1600)), "PNG")
+    files = [(f"n{i}.png", noise) for i in range(12)]  # ~31 MB of originals
+    task_id = (await upload(client, account["headers"], files)).json()["task_id"]
+    engine_settings = settings.model_copy(update={"png_compress_level": 0})
+    process_all(engine_settings, task_id)  # variants stored uncompressed: ~100 MB in all
+    viewer = service.Viewer(uuid.UUID(account["user"]["id"]), is_admin=False)
+    async with async_session_scope(app.state.services.sessionmaker) as session:
+        archive = await service.task_zip(
+            session, app.state.services.storage, viewer, uuid.UUID(task_id)
+        )
+    tracemalloc.start()
+    sent = 0
+    for chunk in archive.chunks:
+        sent += len(chunk)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert sent == archive.size > 90_000_000
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while streaming {sent / 1e6:.0f} MB"
