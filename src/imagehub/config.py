@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from enum import StrEnum
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+
+    # Browser URLs of stored images: S3 presigns against this host when the S3 endpoint is
+    # internal (e.g. http://minio:9000 inside compose, https://files.example.com outside);
+    # the local folder gets URLs signed by the API. Both expire after this long.
+    storage_public_url: str | None = None
+    signed_url_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
 
     # Tokens. HS256 signs with secret_key; RS256 with a key pair so other services can verify.
     secret_key: SecretStr | None = None
@@ -104,6 +111,15 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise ConfigurationError("IMAGEHUB_SECRET_KEY is not set")
         return self.secret_key.get_secret_value()
+
+    def url_signing_key(self) -> bytes:
+        """The key of the API's signed file URLs: derived from the token secret (or, with
+        RS256, the private key), never the same bytes as either."""
+        if self.jwt_algorithm is JwtAlgorithm.RS256 and self.jwt_private_key_file:
+            material = Path(self.jwt_private_key_file).read_bytes()
+        else:
+            material = self.signing_secret().encode()
+        return hashlib.sha256(b"imagehub signed file URLs\x00" + material).digest()
 
     def check_production_ready(self) -> None:
         """Refuse to start a production process with a missing or guessable secret."""

@@ -23,6 +23,8 @@ from imagehub.http_errors import (
     UnexpectedErrorMiddleware,
     install_error_handlers,
 )
+from imagehub.moderation.endpoints import files_router
+from imagehub.moderation.endpoints import router as moderation_router
 from imagehub.observability import RequestContextMiddleware
 from imagehub.processing.endpoints import router as processing_router
 from imagehub.storage import Storage
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(processing_router)
+    app.include_router(moderation_router)
+    app.include_router(files_router)
     _mount_docs(app)
     return app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -31,9 +32,15 @@ class ObjectNotFound(LookupError):
 
 
 class Storage:
-    def __init__(self, store: ObjectStore, description: str) -> None:
+    def __init__(self, store: ObjectStore, description: str, signer: S3Store | None = None) -> None:
         self.store = store
         self.description = description
+        # S3 only: presigns browser URLs (for the public host when one is configured).
+        self.signer = signer
+
+    @property
+    def presigns(self) -> bool:
+        return self.signer is not None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
@@ -56,13 +63,15 @@ class Storage:
             if settings.s3_secret_access_key:
                 config["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
             allow_http = (settings.s3_endpoint_url or "").startswith("http://")
-            store = S3Store(
-                parts.netloc,
-                prefix=parts.path.strip("/") or None,
-                config=config,  # type: ignore[arg-type]
-                client_options={"allow_http": allow_http, "timeout": "60s"},
-            )
-            return cls(store, f"S3 bucket {parts.netloc}")
+            options = {"allow_http": allow_http, "timeout": "60s"}
+            prefix = parts.path.strip("/") or None
+            store = S3Store(parts.netloc, prefix=prefix, config=config, client_options=options)  # type: ignore[arg-type]
+            signer = store
+            if settings.storage_public_url:
+                # Presigning is local arithmetic, but the host is part of what is signed.
+                public = {**config, "endpoint": settings.storage_public_url}
+                signer = S3Store(parts.netloc, prefix=prefix, config=public, client_options=options)  # type: ignore[arg-type]
+            return cls(store, f"S3 bucket {parts.netloc}", signer)
         raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket")
 
     # --- async, for the API ---------------------------------------------------------------
@@ -103,6 +112,11 @@ class Storage:
         # Deleting a missing object is not an error (S3 semantics, kept for the folder too).
         with contextlib.suppress(*_NOT_FOUND):
             await obstore.delete_async(self.store, key)
+
+    async def presigned_url(self, key: str, lifetime_seconds: int) -> str:
+        assert self.signer is not None, "only S3 storage presigns"
+        url = await obstore.sign_async(self.signer, "GET", key, timedelta(seconds=lifetime_seconds))
+        return str(url)
 
     async def check(self) -> None:
         """Raise unless the store answers. A listing, not a HEAD: S3 answers a HEAD in a

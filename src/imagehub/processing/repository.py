@@ -77,6 +77,21 @@ def get_image(session: Session, image_id: uuid.UUID) -> TaskImage | None:
     return session.get(TaskImage, image_id)
 
 
+def get_task_sync(session: Session, task_id: uuid.UUID) -> Task:
+    task = session.get(Task, task_id)
+    assert task is not None
+    return task
+
+
+def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> list[TaskImage]:
+    rows = session.scalars(
+        select(TaskImage)
+        .where(TaskImage.task_id == task_id, TaskImage.state == state)
+        .order_by(TaskImage.position)
+    )
+    return list(rows)
+
+
 def task_status(session: Session, task_id: uuid.UUID) -> str | None:
     return session.scalar(select(Task.status).where(Task.id == task_id))
 

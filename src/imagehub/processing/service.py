@@ -20,6 +20,7 @@ from imagehub import pagination
 from imagehub.config import Settings
 from imagehub.db import after_commit, after_rollback, utcnow
 from imagehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.moderation import service as moderation
 from imagehub.processing import repository
 from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, Variant
 from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
@@ -336,6 +337,23 @@ def _finish(
         done, failed, total = repository.count_finished_image(session, task_id, state, now)
         if done + failed == total:
             repository.finish_task(session, task_id, final_status(done, failed), now)
+            _send_to_moderation(session, task_id, now)
+
+
+def default_group(owner_id: uuid.UUID) -> str:
+    return f"uploads of user {owner_id}"
+
+
+def _send_to_moderation(session: Session, task_id: uuid.UUID, now: datetime) -> None:
+    """A finished upload's processed originals enter the moderation queue as `new`, in the
+    upload's group or the uploader's own (same transaction as the task's last count)."""
+    task = repository.get_task_sync(session, task_id)
+    keys = [
+        object_key(task_id, image.file_name(Variant.ORIGINAL))
+        for image in repository.images_in_state(session, task_id, ImageState.DONE)
+    ]
+    group = task.group_name or default_group(task.owner_id)
+    moderation.add_uploaded_originals(session, group, keys, now)
 
 
 def final_status(done: int, failed: int) -> TaskStatus:

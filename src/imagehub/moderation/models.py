@@ -1,0 +1,80 @@
+"""Tables of the moderation domain: groups, their images, and every status change."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagehub.db import Base, UTCDateTime, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Status(StrEnum):
+    NEW = "new"
+    REVIEW = "review"
+    ACCEPTED = "accepted"
+    DELETED = "deleted"
+
+
+STATUS_CHECK = "status IN ('new', 'review', 'accepted', 'deleted')"
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("group_id", "url"),
+        CheckConstraint(STATUS_CHECK, name="status"),
+        # A group's images by either order, with or without a status filter.
+        Index("ix_images_group_changed", "group_id", "changed_at", "id"),
+        Index("ix_images_group_created", "group_id", "created_at", "id"),
+        Index("ix_images_group_status_changed", "group_id", "status", "changed_at"),
+        # Statistics: a range of days, counted by status.
+        Index("ix_images_changed_status", "changed_at", "status"),
+        Index("ix_images_created_status", "created_at", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    # An http(s) URL, or for an uploaded original `storage:<key>`, turned into a browser URL
+    # (presigned or signed) when it is read.
+    url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[Status] = mapped_column(String(16), default=Status.NEW)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StatusChange(Base):
+    __tablename__ = "image_status_changes"
+    __table_args__ = (Index("ix_image_status_changes_image", "image_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    from_status: Mapped[Status] = mapped_column(String(16))
+    to_status: Mapped[Status] = mapped_column(String(16))
+    # Who: kept by id and by email, so the record outlives the account.
+    changed_by: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    changed_by_email: Mapped[str | None] = mapped_column(String(320))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,245 @@
+"""The rules of moderation: groups and their images, statuses, their history, statistics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from imagehub import pagination
+from imagehub.db import utcnow
+from imagehub.errors import InvalidInput, NotFound
+from imagehub.moderation import repository
+from imagehub.moderation.models import Group, Image, Status, StatusChange
+
+MAX_ID = 2**63 - 1
+MAX_BATCH = 1000
+STORAGE_SCHEME = "storage:"
+DAYS_RANGE = (1, 3650)
+
+# Turns a stored `storage:<key>` into a URL a browser can open (presigned or API-signed).
+UrlMaker = Callable[[str], Awaitable[str]]
+
+
+class InvalidStatus(InvalidInput):
+    name = "Invalid status"
+
+    def __init__(self) -> None:
+        super().__init__(f"Valid statuses are {[s.value for s in Status]}")
+
+
+class InvalidId(InvalidInput):
+    name = "Invalid id"
+
+    def __init__(self, what: str = "Image") -> None:
+        super().__init__(f"{what} ids are positive 64-bit integers")
+
+
+def image_not_found(image_id: int) -> NotFound:
+    return NotFound(f"No image with id {image_id}", name="Image not found")
+
+
+def parse_status(value: object) -> Status:
+    try:
+        return Status(str(value))
+    except ValueError as error:
+        raise InvalidStatus() from error
+
+
+def parse_id(value: object, what: str = "Image") -> int:
+    """A positive 64-bit integer, from a path segment or JSON; anything else is a 400."""
+    if isinstance(value, bool):
+        raise InvalidId(what)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    else:
+        raise InvalidId(what)
+    if not 1 <= number <= MAX_ID:
+        raise InvalidId(what)
+    return number
+
+
+def parse_days(value: object) -> int:
+    low, high = DAYS_RANGE
+    try:
+        days = int(str(value)) if not isinstance(value, bool) else -1
+    except ValueError as error:
+        raise InvalidInput(f"days: an integer from {low} to {high}", name="Invalid days") from error
+    if not low <= days <= high:
+        raise InvalidInput(f"days: an integer from {low} to {high}", name="Invalid days")
+    return days
+
+
+# --- Groups -------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupView:
+    group: Group
+    total: int
+    images: list[Image]
+
+
+@dataclass
+class GroupPage:
+    groups: list[GroupView]
+    next_cursor: str | None
+
+
+def _cursor_kind(status: Status | None, sort: str) -> str:
+    # A cursor belongs to one listing: reusing it with another filter or sort is refused.
+    return f"groups:{status or '*'}:{sort}"
+
+
+async def group_page(
+    session: AsyncSession, *, status: Status | None, sort: str, cursor: str | None, limit: int
+) -> GroupPage:
+    """A page of groups, newest first, each with its images; three queries, whatever the
+    page size: the page of groups, their totals, their images."""
+    kind = _cursor_kind(status, sort)
+    before_id = pagination.decode(kind, cursor, (int,))[0] if cursor else None
+    groups = await repository.group_page(session, status, before_id, limit + 1)
+    more = len(groups) > limit
+    groups = groups[:limit]
+    ids = [group.id for group in groups]
+    totals = await repository.group_totals(session, ids)
+    by_group: dict[int, list[Image]] = {group_id: [] for group_id in ids}
+    for image in await repository.images_of(session, ids, status, sort):
+        by_group[image.group_id].append(image)
+    views = [GroupView(group, totals.get(group.id, 0), by_group[group.id]) for group in groups]
+    next_cursor = pagination.encode(kind, groups[-1].id) if more and groups else None
+    return GroupPage(views, next_cursor)
+
+
+# --- One image ----------------------------------------------------------------------------
+
+
+async def get_image(session: AsyncSession, image_id: int) -> tuple[Image, Group]:
+    image = await repository.get_image(session, image_id)
+    if image is None:
+        raise image_not_found(image_id)
+    group = await session.get(Group, image.group_id)
+    assert group is not None
+    return image, group
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: uuid.UUID
+    email: str
+
+
+async def change_status(
+    session: AsyncSession, image_id: int, status: Status, actor: Actor
+) -> Image:
+    """Set an image's status and record the change. Concurrent changes of one image apply
+    one after the other (row lock), each recorded, the last one winning."""
+    image = await repository.lock_image(session, image_id)
+    if image is None:
+        raise image_not_found(image_id)
+    now = utcnow()
+    previous = Status(image.status)
+    await repository.set_status(session, image, status, now)
+    await repository.add_change(
+        session,
+        StatusChange(
+            image_id=image.id,
+            from_status=previous,
+            to_status=status,
+            changed_by=actor.id,
+            changed_by_email=actor.email,
+            changed_at=now,
+        ),
+    )
+    await session.refresh(image)
+    return image
+
+
+async def history(session: AsyncSession, image_id: int) -> list[StatusChange]:
+    if await repository.get_image(session, image_id) is None:
+        raise image_not_found(image_id)
+    return await repository.changes_of(session, image_id)
+
+
+# --- Statistics -----------------------------------------------------------------------------
+
+
+async def statistics(session: AsyncSession, days: int, by: str) -> dict[str, int]:
+    """Images per current status among those whose `by` (changed_at for seed 000,
+    created_at for seed 001) falls in the last `days` x 24 h; every status present."""
+    counts = await repository.count_by_status(session, by, utcnow() - timedelta(days=days))
+    return {status.value: counts.get(status.value, 0) for status in Status}
+
+
+# --- Registering images -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewImage:
+    group: str
+    url: str
+    status: Status = Status.NEW
+    created_at: datetime | None = None
+
+
+async def register(session: AsyncSession, items: Sequence[NewImage]) -> list[Image]:
+    """Add images collected elsewhere; groups are made on the fly; an image already known
+    in its group (same URL) is returned as it is, so a retried batch adds nothing."""
+    if not items:
+        raise InvalidInput("Send one image or a list of them")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"At most {MAX_BATCH} images per request")
+    now = utcnow()
+    groups = await repository.ensure_groups(session, [item.group for item in items], now)
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for item in items:
+        created = (item.created_at or now).astimezone(UTC)
+        group_id = groups[item.group]
+        row = {
+            "group_id": group_id,
+            "url": item.url,
+            "status": item.status,
+            "created_at": created,
+            "changed_at": created,
+        }
+        rows.setdefault((group_id, item.url), row)
+    images = await repository.insert_images(session, list(rows.values()))
+    by_key = {(image.group_id, image.url): image for image in images}
+    return [by_key[(groups[item.group], item.url)] for item in items]
+
+
+def add_uploaded_originals(
+    session: Session, group: str, keys: Sequence[str], created_at: datetime
+) -> None:
+    """The processing hook: a finished upload's originals enter the queue as `new`."""
+    if not keys:
+        return
+    group_id = repository.ensure_groups_sync(session, [group], created_at)[group]
+    repository.insert_images_sync(
+        session,
+        [
+            {
+                "group_id": group_id,
+                "url": STORAGE_SCHEME + key,
+                "status": Status.NEW,
+                "created_at": created_at,
+                "changed_at": created_at,
+            }
+            for key in keys
+        ],
+    )
+
+
+async def browser_url(stored: str, make_url: UrlMaker) -> str:
+    return (
+        await make_url(stored.removeprefix(STORAGE_SCHEME))
+        if stored.startswith(STORAGE_SCHEME)
+        else stored
+    )

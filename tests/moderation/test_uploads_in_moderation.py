@@ -1,0 +1,93 @@
+"""A finished upload's originals land in moderation with URLs a browser can open."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from fastapi import FastAPI
+
+from imagehub.config import Settings
+from imagehub.signed_urls import sign
+from tests.conftest import assert_error, client_for, make_settings, register, s3_settings
+from tests.moderation.test_moderation import staff
+from tests.processing import images
+from tests.processing.conftest import process_all, upload
+
+
+async def test_originals_enter_the_queue_with_signed_links(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    owner = await register(client)
+    moderator = await staff(client, app)
+    files = [("a.jpg", images.jpeg()), ("b.png", images.png()), ("bad.jpg", images.corrupt_jpeg())]
+    grouped = (await upload(client, owner["headers"], files, "holiday")).json()["task_id"]
+    loose = (await upload(client, owner["headers"], [("c.jpg", images.jpeg())])).json()["task_id"]
+    assert (await client.get("/groups", headers=moderator)).json() == []  # not before they finish
+    process_all(settings, grouped)
+    process_all(settings, loose)
+    groups = {g["name"]: g for g in (await client.get("/groups", headers=moderator)).json()}
+    assert set(groups) == {"holiday", f"uploads of user {owner['user']['id']}"}
+    holiday = groups["holiday"]
+    assert holiday["total"] == 2  # the damaged image was not processed, so not queued
+    assert {i["status"] for i in holiday["images"]} == {"new"}
+    link = holiday["images"][0]["url"]
+    assert link.startswith("http://testserver/files/tasks/")
+    opened = await client.get(link)  # no token: the signature is the permission
+    assert opened.status_code == 200
+    assert opened.content in (images.jpeg(), images.png())
+
+    parts = urlsplit(link)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    tampered = f"{parts.path}?expires={int(query['expires']) + 60}&signature={query['signature']}"
+    assert_error(await client.get(tampered), 403)
+    other_file = parts.path.replace("_original", "_gray")
+    assert_error(await client.get(f"{other_file}?{parts.query}"), 403)
+    key = parts.path.removeprefix("/files/")
+    expired = sign(key, -10, settings.url_signing_key())
+    assert "expired" in assert_error(await client.get(expired), 403)["description"]
+    assert_error(await client.get(sign("tasks/nope.jpg", 60, settings.url_signing_key())), 404)
+
+
+async def test_on_s3_the_links_are_presigned_for_the_public_host(
+    tmp_path: Path, clean_database: str, moto_s3: str, s3_bucket: str
+) -> None:
+    settings = s3_settings(
+        tmp_path,
+        moto_s3,
+        s3_bucket,
+        database_url=clean_database,
+        broker_url="memory://",
+        storage_public_url=moto_s3.replace("127.0.0.1", "localhost"),
+    )
+    async with client_for(settings) as client:
+        owner = await register(client)
+        task = (await upload(client, owner["headers"], [("a.jpg", images.jpeg())], "s3")).json()
+        process_all(settings, task["task_id"])
+        app = client._transport.app  # type: ignore[attr-defined]  # the app behind the client
+        moderator = await staff(client, app)
+        url = (await client.get("/groups", headers=moderator)).json()[0]["images"][0]["url"]
+    assert url.startswith(moto_s3.replace("127.0.0.1", "localhost") + f"/{s3_bucket}/tasks/")
+    assert "X-Amz-Signature=" in url
+    assert "X-Amz-Expires=3600" in url
+    async with httpx.AsyncClient() as browser:
+        fetched = await browser.get(url)
+    assert fetched.status_code == 200
+    assert fetched.content == images.jpeg()
+
+
+def test_signed_links_expire_and_bind_their_key(tmp_path: Path) -> None:
+    secret = make_settings(tmp_path, secret_key="k" * 40).url_signing_key()
+    other = make_settings(tmp_path, secret_key="z" * 40).url_signing_key()
+    from imagehub.signed_urls import verify
+
+    link = sign("tasks/x/a_original.jpg", 60, secret, now=1000)
+    query = parse_qs(urlsplit(link).query)
+    expires, signature = int(query["expires"][0]), query["signature"][0]
+    assert verify("tasks/x/a_original.jpg", expires, signature, secret, now=1059) is None
+    assert verify("tasks/x/a_original.jpg", expires, signature, secret, now=1061)
+    assert verify("tasks/x/b_original.jpg", expires, signature, secret, now=1000)
+    assert verify("tasks/x/a_original.jpg", expires, signature, other, now=1000)
+    assert time.time() > 1061
