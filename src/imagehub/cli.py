@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -32,6 +33,8 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+moderation_app = typer.Typer(help="Moderation queue.", no_args_is_help=True)
+app.add_typer(moderation_app, name="moderation")
 console = Console(stderr=True)
 
 T = TypeVar("T")
@@ -259,3 +262,69 @@ def user_delete(
         typer.confirm(f"Delete {email}?", abort=True)
     _run_with_session(lambda session: accounts.delete(session, email))
     console.print(f"deleted {email}")
+
+
+# --- Moderation -------------------------------------------------------------------------
+
+IMPORT_BATCH = 1000
+
+
+@moderation_app.command("import")
+def moderation_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Load images from a JSON-lines file: one `{group, url, status?, created_at?}` per line.
+
+    Safe to run again on the same file: an image is known by its URL within its group.
+    Lines that are not valid are listed and skipped; the exit code is then 1.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from imagehub.moderation import service as moderation
+    from imagehub.moderation.schemas import NewImageIn
+
+    settings = _settings()
+    if not migrate.is_up_to_date(settings.effective_database_url):
+        _fail("the database is not migrated: run `imagehub migrate` first")
+    problems: list[str] = []
+    imported = 0
+
+    def flush(batch: list[moderation.NewImage]) -> None:
+        nonlocal imported
+        if batch:
+            run_in_async_session(
+                settings.effective_database_url,
+                lambda session: moderation.register(session, batch),
+            )
+            imported += len(batch)
+            batch.clear()
+
+    columns = (TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    with (
+        Progress(*columns, TimeRemainingColumn(), console=console) as progress,
+        path.open("rb") as file,
+    ):
+        bar = progress.add_task("import", total=path.stat().st_size)
+        batch: list[moderation.NewImage] = []
+        for number, raw in enumerate(file, start=1):
+            progress.advance(bar, len(raw))
+            if not raw.strip():
+                continue
+            try:
+                item = NewImageIn.model_validate_json(raw)
+            except ValidationError as error:
+                problems.append(f"line {number}: {error.errors()[0]['msg']}")
+                continue
+            batch.append(
+                moderation.NewImage(item.group, str(item.url), item.status, item.created_at)
+            )
+            if len(batch) >= IMPORT_BATCH:
+                flush(batch)
+        flush(batch)
+    for problem in problems[:20]:
+        console.print(f"[yellow]skipped[/yellow] {problem}")
+    if len(problems) > 20:
+        console.print(f"... and {len(problems) - 20} more")
+    console.print(f"{imported} line(s) imported (known images are left as they are)")
+    if problems:
+        raise typer.Exit(1)

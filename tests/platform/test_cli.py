@@ -102,3 +102,33 @@ def test_production_commands_refuse_without_a_secret(tmp_path: Path) -> None:
         result = runner.invoke(cli, [command], env={**env, "IMAGEHUB_SECRET_KEY": ""})
         assert result.exit_code == 1, command
         assert "IMAGEHUB_SECRET_KEY" in result.output
+
+
+def test_moderation_import_is_idempotent_and_reports_bad_lines(settings, tmp_path: Path) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from imagehub.db import create_sync_engine
+
+    env = _env(tmp_path, settings.effective_database_url)
+    lines = [
+        json.dumps({"group": f"g{i % 7}", "url": f"https://x.io/{i}.jpg"}) for i in range(2500)
+    ]
+    lines.insert(10, "{not json")
+    lines.insert(20, json.dumps({"group": "g", "url": "ftp://x.io/a.jpg"}))
+    lines.append("")
+    source = tmp_path / "images.jsonl"
+    source.write_text("\n".join(lines))
+    first = runner.invoke(cli, ["moderation", "import", str(source)], env=env)
+    assert first.exit_code == 1, first.output
+    assert "line 11" in first.output
+    assert "line 21" in first.output
+    assert "2500 line(s) imported" in first.output
+    again = runner.invoke(cli, ["moderation", "import", str(source)], env=env)
+    assert again.exit_code == 1
+    engine = create_sync_engine(settings.effective_database_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM images")).scalar_one() == 2500
+        assert connection.execute(sa.text("SELECT count(*) FROM groups")).scalar_one() == 7
+    engine.dispose()
