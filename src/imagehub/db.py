@@ -128,7 +128,9 @@ def create_async_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         engine = _create_async_engine(url, **kwargs)
         _prepare_sqlite(engine.sync_engine, url)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip per checkout); connections are recycled instead, and a
+    # dropped one fails its request and leaves the pool.
+    kwargs.setdefault("pool_recycle", 1800)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
     return _create_async_engine(url, **kwargs)

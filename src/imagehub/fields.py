@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, Field
 
 
 def no_control_characters(value: str) -> str:
@@ -23,5 +23,10 @@ def iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-# A datetime field written as `2026-11-23T12:00:00.123456Z` in JSON.
-UtcDateTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+# A datetime field written as `2026-11-23T12:00:00.123456Z` in JSON: pydantic-core writes a
+# UTC time with `Z` itself (in Rust, much faster than a Python serializer per value).
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]

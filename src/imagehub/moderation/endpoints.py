@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic_core import to_json
 
 from imagehub.accounts.dependencies import ModeratorUser
 from imagehub.accounts.models import User
@@ -13,7 +14,6 @@ from imagehub.moderation.schemas import (
     GroupOut,
     IdStatusIn,
     ImageDetailOut,
-    ImageOut,
     NewImageIn,
     Statistics,
     StatusChangeOut,
@@ -59,14 +59,13 @@ async def _image_out(image: Image, make_url: service.UrlMaker) -> dict[str, Any]
 
 async def _groups(
     request: Request,
-    response: Response,
     session: SessionDep,
     services: ServicesDep,
     status: str | None,
     sort: str,
     limit: int,
     cursor: str | None,
-) -> list[GroupOut]:
+) -> Response:
     if sort not in ("changed_at", "created_at"):
         raise InvalidInput("sort: changed_at or created_at", name="Invalid sort")
     page = await service.group_page(
@@ -76,27 +75,41 @@ async def _groups(
         cursor=cursor,
         limit=limit,
     )
+    headers = {}
     if page.next_cursor:
         next_url = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-        response.headers["X-Next-Cursor"] = page.next_cursor
+        headers = {"Link": f'<{next_url}>; rel="next"', "X-Next-Cursor": page.next_cursor}
     make_url = url_maker(request, services)
-    return [
-        GroupOut(
-            id=view.group.id,
-            name=view.group.name,
-            count=len(view.images),
-            total=view.total,
-            images=[ImageOut(**await _image_out(image, make_url)) for image in view.images],
-        )
+    body = [
+        {
+            "id": view.group.id,
+            "name": view.group.name,
+            "count": len(view.images),
+            "total": view.total,
+            "images": [
+                {
+                    "id": image.id,
+                    "url": await service.browser_url(image.url, make_url)
+                    if image.url.startswith(service.STORAGE_SCHEME)
+                    else image.url,
+                    "status": image.status,
+                    "created_at": image.created_at,
+                    "changed_at": image.changed_at,
+                }
+                for image in view.images
+            ],
+        }
         for view in page.groups
     ]
+    # Our own rows, in GroupOut's shape (the declared response model, which the tests hold
+    # it to), written straight to JSON by pydantic-core: a page can hold thousands of
+    # images, and a model per image then a second encoding cost several times more.
+    return Response(to_json(body), media_type="application/json", headers=headers)
 
 
 @router.get("/groups", response_model=list[GroupOut])
 async def groups(
     request: Request,
-    response: Response,
     user: ModeratorUser,
     session: SessionDep,
     services: ServicesDep,
@@ -104,15 +117,14 @@ async def groups(
     sort: str = "changed_at",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> list[GroupOut]:
+) -> Response:
     """Groups (newest first) with their images, newest change first (seed 001)."""
-    return await _groups(request, response, session, services, status, sort, limit, cursor)
+    return await _groups(request, session, services, status, sort, limit, cursor)
 
 
 @router.get("/images/groups/", response_model=list[GroupOut])
 async def image_groups(
     request: Request,
-    response: Response,
     user: ModeratorUser,
     session: SessionDep,
     services: ServicesDep,
@@ -120,9 +132,9 @@ async def image_groups(
     sort: str = "created_at",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> list[GroupOut]:
+) -> Response:
     """Groups (newest first) with their images, newest first (seed 000)."""
-    return await _groups(request, response, session, services, status, sort, limit, cursor)
+    return await _groups(request, session, services, status, sort, limit, cursor)
 
 
 def _actor(user: User) -> service.Actor:

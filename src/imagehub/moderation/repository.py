@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, exists, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -40,18 +40,25 @@ async def group_totals(session: AsyncSession, group_ids: Sequence[int]) -> dict[
     return {group_id: int(count) for group_id, count in rows}
 
 
+ImageRow = Row[tuple[int, int, str, str, datetime, datetime]]
+
+
 async def images_of(
     session: AsyncSession, group_ids: Sequence[int], status: Status | None, order: str
-) -> list[Image]:
-    """The images of these groups, each group's newest first by `order` (a column name)."""
+) -> list[ImageRow]:
+    """The images of these groups, each group's newest first by `order` (a column name).
+    Plain rows, not ORM objects: a page can hold thousands, and rows are several times
+    cheaper to build."""
     if not group_ids:
         return []
     column: ColumnElement[Any] = getattr(Image, order)
-    query = select(Image).where(Image.group_id.in_(group_ids))
+    query = select(
+        Image.id, Image.group_id, Image.url, Image.status, Image.created_at, Image.changed_at
+    ).where(Image.group_id.in_(group_ids))
     if status is not None:
         query = query.where(Image.status == status)
     query = query.order_by(Image.group_id.desc(), column.desc(), Image.id.desc())
-    return list(await session.scalars(query))
+    return list((await session.execute(query)).all())  # type: ignore[arg-type]
 
 
 # --- One image ----------------------------------------------------------------------------

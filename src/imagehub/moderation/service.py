@@ -84,7 +84,7 @@ def parse_days(value: object) -> int:
 class GroupView:
     group: Group
     total: int
-    images: list[Image]
+    images: list[repository.ImageRow]
 
 
 @dataclass
@@ -110,7 +110,7 @@ async def group_page(
     groups = groups[:limit]
     ids = [group.id for group in groups]
     totals = await repository.group_totals(session, ids)
-    by_group: dict[int, list[Image]] = {group_id: [] for group_id in ids}
+    by_group: dict[int, list[repository.ImageRow]] = {group_id: [] for group_id in ids}
     for image in await repository.images_of(session, ids, status, sort):
         by_group[image.group_id].append(image)
     views = [GroupView(group, totals.get(group.id, 0), by_group[group.id]) for group in groups]

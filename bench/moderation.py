@@ -1,0 +1,331 @@
+"""Benchmark: moderation queries at a million images, through the HTTP API, on PostgreSQL.
+
+    .venv/bin/python bench/moderation.py [--images 1000000] [--groups 30000] [--seconds 15]
+
+Loads images into groups of realistic, skewed sizes (most a few dozen, a few thousands;
+statuses and dates spread over a year) with COPY, starts `imagehub api --workers 2` on
+127.0.0.1, and measures at the client, with N concurrent connections for S seconds after a
+warm-up, p50/p99 latency and requests per second for: a groups page, the same filtered by
+status, deep pagination (page 500), both statistics endpoints, and status updates. In the
+same run it measures a baseline doing the same work the simple way (fetch the rows, group
+and count in Python) and prints the ratio. Finally the query plans (EXPLAIN ANALYZE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASE = "imagehub_bench"
+STATUSES = ["new", "review", "accepted", "deleted"]
+WEIGHTS = [0.4, 0.2, 0.3, 0.1]
+
+
+def database_url() -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+
+def group_sizes(images: int, groups: int, rng: random.Random) -> list[int]:
+    """Mostly a few dozen, a long tail, a handful of groups with thousands."""
+    raw = [rng.lognormvariate(3.2, 0.7) for _ in range(groups)]
+    for index in rng.sample(range(groups), 12):
+        raw[index] = rng.uniform(2000, 6000)
+    scale = images / sum(raw)
+    sizes = [max(1, round(value * scale)) for value in raw]
+    sizes[0] += images - sum(sizes)
+    return sizes
+
+
+def load(images: int, groups: int) -> None:
+    from imagehub import migrate
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    migrate.upgrade(database_url())
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with psycopg.connect(database_url()) as connection:
+        with connection.cursor() as cursor:
+            with cursor.copy("COPY groups (id, name, created_at) FROM STDIN") as copy:
+                for group_id in range(1, groups + 1):
+                    copy.write_row((group_id, f"group-{group_id:05d}", now - timedelta(days=366)))
+            buffer = io.StringIO()
+            image_id = 0
+            with cursor.copy(
+                "COPY images (id, group_id, url, status, created_at, changed_at) FROM STDIN"
+            ) as copy:
+                for group_id, size in enumerate(group_sizes(images, groups, rng), start=1):
+                    for _ in range(size):
+                        image_id += 1
+                        created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+                        changed = created
+                        if rng.random() < 0.6:
+                            later = created + timedelta(seconds=rng.uniform(0, 90 * 86400))
+                            changed = min(later, now)
+                        status = rng.choices(STATUSES, WEIGHTS)[0]
+                        url = f"https://images.example.com/{group_id}/{image_id}.jpg"
+                        copy.write_row((image_id, group_id, url, status, created, changed))
+            del buffer
+            cursor.execute("SELECT setval(pg_get_serial_sequence('groups', 'id'), %s)", (groups,))
+            cursor.execute("SELECT setval(pg_get_serial_sequence('images', 'id'), %s)", (image_id,))
+        connection.commit()
+    with psycopg.connect(database_url(), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+    print(f"loaded {images:,} images in {groups:,} groups in {time.perf_counter() - started:.0f} s")
+
+
+# --- The API under load ---------------------------------------------------------------------
+
+
+def start_api(port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "IMAGEHUB_DATABASE_URL": database_url(),
+        "IMAGEHUB_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "IMAGEHUB_SECRET_KEY": "bench-" + "s" * 40,
+        "IMAGEHUB_LOG_LEVEL": "WARNING",
+        "IMAGEHUB_PORT": str(port),
+        "IMAGEHUB_LOGIN_MAX_FAILURES": "1000",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "imagehub", "api", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def moderator_token(base: str) -> str:
+    from imagehub.accounts import service as accounts
+    from imagehub.accounts.models import Role
+    from imagehub.db import run_in_async_session
+
+    account = {"email": "bench@example.com", "password": "password123"}
+    async with httpx.AsyncClient(base_url=base) as client:
+        await client.post("/registration", json=account)
+        await asyncio.to_thread(
+            run_in_async_session,
+            database_url(),
+            lambda session: accounts.change_role(session, account["email"], Role.MODERATOR),
+        )
+        token: str = (await client.post("/login", json=account)).json()["access_token"]
+    return token
+
+
+async def load_test(
+    base: str, token: str, make_request: Any, connections: int, seconds: float
+) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
+
+        async def one_connection(deadline: float, record: bool) -> None:
+            nonlocal failures
+            rng = random.Random()
+            while time.perf_counter() < deadline:
+                method, path, body = make_request(rng)
+                started = time.perf_counter()
+                response = await client.request(method, path, json=body)
+                elapsed = time.perf_counter() - started
+                if record:
+                    latencies.append(elapsed)
+                    failures += response.status_code >= 400
+
+        warm = time.perf_counter() + 2
+        await asyncio.gather(*(one_connection(warm, False) for _ in range(connections)))
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection(started + seconds, True) for _ in range(connections)))
+        duration = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+        "rps": len(latencies) / duration,
+        "failures": failures,
+    }
+
+
+def deep_cursor(page: int, limit: int) -> str:
+    from imagehub import pagination
+
+    with psycopg.connect(database_url()) as connection:
+        row = connection.execute(
+            "SELECT id FROM groups ORDER BY id DESC OFFSET %s LIMIT 1", ((page - 1) * limit - 1,)
+        ).fetchone()
+    assert row is not None
+    return pagination.encode("groups:*:changed_at", row[0])
+
+
+# --- The simple way, for the ratio ------------------------------------------------------------
+
+
+def baseline_groups_page(status: str | None, limit: int = 50) -> float:
+    """Fetch every image with its group, then filter, group, count, sort in Python."""
+    started = time.perf_counter()
+    with psycopg.connect(database_url()) as connection:
+        rows = connection.execute(
+            "SELECT g.id, g.name, i.id, i.url, i.status, i.created_at, i.changed_at "
+            "FROM groups g JOIN images i ON i.group_id = g.id"
+        ).fetchall()
+    groups: dict[int, dict[str, Any]] = defaultdict(lambda: {"images": [], "total": 0})
+    for group_id, name, image_id, url, image_status, created, changed in rows:
+        group = groups[group_id]
+        group["name"] = name
+        group["total"] += 1
+        if status is None or image_status == status:
+            group["images"].append((changed, image_id, url, image_status, created))
+    page = []
+    for group_id in sorted(groups, reverse=True):
+        group = groups[group_id]
+        if group["images"]:
+            group["images"].sort(reverse=True)
+            page.append((group_id, group))
+        if len(page) == limit:
+            break
+    return time.perf_counter() - started
+
+
+def baseline_stats(column: str, days: int = 30) -> float:
+    started = time.perf_counter()
+    since = datetime.now(UTC) - timedelta(days=days)
+    with psycopg.connect(database_url()) as connection:
+        rows = connection.execute(f"SELECT status, {column} FROM images").fetchall()  # noqa: S608
+    Counter(status for status, moment in rows if moment >= since)
+    return time.perf_counter() - started
+
+
+def explain(sql: str, *params: Any) -> str:
+    with psycopg.connect(database_url()) as connection:
+        plan = connection.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
+        return "\n".join(row[0] for row in plan.fetchall())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
+    args = parser.parse_args()
+
+    if not args.skip_load:
+        load(args.images, args.groups)
+    from tests.conftest import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = start_api(port)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = asyncio.run(moderator_token(base))
+        max_image = args.images
+        deep_page = min(500, args.groups // 50 - 1)  # page 500 at 30,000 groups
+        cursor = deep_cursor(deep_page, 50)
+        scenarios = {
+            "groups page": lambda rng: ("GET", "/groups?limit=50", None),
+            "groups page, status=review": lambda rng: (
+                "GET",
+                "/groups?status=review&limit=50",
+                None,
+            ),
+            f"groups page {deep_page}": lambda rng: (
+                "GET",
+                f"/groups?limit=50&cursor={cursor}",
+                None,
+            ),
+            "/images/stats/?days=30": lambda rng: ("GET", "/images/stats/?days=30", None),
+            "/statistics?days=30": lambda rng: ("GET", "/statistics?days=30", None),
+            "status update": lambda rng: (
+                "PUT",
+                f"/images/{rng.randint(1, max_image)}",
+                {"status": rng.choice(STATUSES)},
+            ),
+        }
+        print(
+            f"\nHTTP, {args.connections} connections for {args.seconds:.0f} s each after a 2 s "
+            f"warm-up, measured at the client on 127.0.0.1 (API: 2 processes)"
+        )
+        print(f"{'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7}")
+        results = {}
+        for name, scenario in scenarios.items():
+            result = asyncio.run(load_test(base, token, scenario, args.connections, args.seconds))
+            results[name] = result
+            print(
+                f"{name:<28} {result['p50']:8.1f} {result['p99']:8.1f} {result['rps']:8.0f} "
+                f"{result['failures']:7.0f}"
+            )
+    finally:
+        api.terminate()
+        api.wait(30)
+
+    print("\nbaseline (fetch rows, group and count in Python), one request at a time, median of 3:")
+    for name, run, ours in (
+        ("groups page", lambda: baseline_groups_page(None), "groups page"),
+        (
+            "groups page, status=review",
+            lambda: baseline_groups_page("review"),
+            "groups page, status=review",
+        ),
+        ("/images/stats/?days=30", lambda: baseline_stats("changed_at"), "/images/stats/?days=30"),
+        ("/statistics?days=30", lambda: baseline_stats("created_at"), "/statistics?days=30"),
+    ):
+        seconds = statistics.median(run() for _ in range(3))
+        ratio = seconds * 1000 / results[ours]["p50"]
+        print(f"{name:<28} {seconds * 1000:8.0f} ms  -> ours is {ratio:,.0f}x faster at p50")
+
+    since = datetime.now(UTC) - timedelta(days=30)
+    print("\nquery plans:")
+    for title, sql, params in (
+        ("groups page (ids)", "SELECT id, name FROM groups ORDER BY id DESC LIMIT 51", ()),
+        (
+            "groups page, status filter (ids)",
+            "SELECT g.id FROM groups g WHERE EXISTS (SELECT 1 FROM images i "
+            "WHERE i.group_id = g.id AND i.status = 'review') ORDER BY g.id DESC LIMIT 51",
+            (),
+        ),
+        (
+            "images of a page's groups",
+            "SELECT * FROM images WHERE group_id IN "
+            "(SELECT id FROM groups ORDER BY id DESC LIMIT 50) "
+            "ORDER BY group_id DESC, changed_at DESC, id DESC",
+            (),
+        ),
+        (
+            "statistics by changed_at",
+            "SELECT status, count(*) FROM images WHERE changed_at >= %s GROUP BY status",
+            (since,),
+        ),
+    ):
+        print(f"-- {title}\n{explain(sql, *params)}\n")
+
+
+if __name__ == "__main__":
+    main()
