@@ -328,3 +328,20 @@ def moderation_import(
     console.print(f"{imported} line(s) imported (known images are left as they are)")
     if problems:
         raise typer.Exit(1)
+
+
+@moderation_app.command("recount")
+def moderation_recount() -> None:
+    """Rebuild the per-day counts behind the statistics from the images (after loading
+    images into the database by other means than the API or `import`)."""
+    from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
+    from imagehub.moderation import service as moderation
+
+    settings = _settings()
+    engine = create_sync_engine(settings.effective_database_url)
+    try:
+        with sync_session_scope(sync_sessionmaker_for(engine)) as session:
+            moderation.recount(session)
+    finally:
+        engine.dispose()
+    console.print("statistics counts rebuilt")

@@ -1,12 +1,13 @@
 """Tables of the moderation domain: groups, their images, and every status change."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -62,6 +63,22 @@ class Image(Base):
     status: Mapped[Status] = mapped_column(String(16), default=Status.NEW)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DayCount(Base):
+    """How many images of each status have their created_at / changed_at on each UTC day.
+
+    Kept by the service in the same transaction as every insert and status change, so the
+    statistics read ~N rows plus one partial day instead of scanning N days of images.
+    `imagehub moderation recount` rebuilds it from the images (after a bulk load by hand).
+    """
+
+    __tablename__ = "image_day_counts"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # created | changed
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[Status] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class StatusChange(Base):

@@ -4,15 +4,28 @@ all happen in the database, in a fixed number of statements per request."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, exists, func, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Row,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from imagehub.db import dialect_insert
-from imagehub.moderation.models import Group, Image, Status, StatusChange
+from imagehub.moderation.models import DayCount, Group, Image, Status, StatusChange
 
 # --- Listing groups ---------------------------------------------------------------------
 
@@ -109,12 +122,90 @@ async def changes_of(session: AsyncSession, image_id: int) -> list[StatusChange]
 # --- Statistics ---------------------------------------------------------------------------
 
 
+KINDS = {"created_at": "created", "changed_at": "changed"}
+
+
 async def count_by_status(session: AsyncSession, column: str, since: datetime) -> dict[str, int]:
+    """Images per status whose `column` is at or after `since`: whole days from the day
+    counts, the first, partial day from the images themselves (an index range of a day)."""
+    next_day = _day(since) + timedelta(days=1)
+    next_midnight = datetime.combine(next_day, time(), tzinfo=UTC)
     moment: ColumnElement[Any] = getattr(Image, column)
-    rows = await session.execute(
-        select(Image.status, func.count()).where(moment >= since).group_by(Image.status)
+    whole_days = await session.execute(
+        select(DayCount.status, func.sum(DayCount.count))
+        .where(DayCount.kind == KINDS[column], DayCount.day >= next_day)
+        .group_by(DayCount.status)
     )
-    return {str(status): int(count) for status, count in rows}
+    partial_day = await session.execute(
+        select(Image.status, func.count())
+        .where(moment >= since, moment < next_midnight)
+        .group_by(Image.status)
+    )
+    counts: dict[str, int] = {}
+    for status, count in [*whole_days, *partial_day]:
+        counts[str(status)] = counts.get(str(status), 0) + int(count)
+    return counts
+
+
+# --- Day counts -------------------------------------------------------------------------------
+
+DayDeltas = dict[tuple[str, date, str], int]
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def count_image(
+    deltas: DayDeltas, status: str, created_at: datetime, changed_at: datetime, sign: int
+) -> None:
+    """Add (sign=1) or take away (sign=-1) one image, as it stands, from the day counts."""
+    for kind, moment in (("created", created_at), ("changed", changed_at)):
+        key = (kind, _day(moment), str(status))
+        deltas[key] = deltas.get(key, 0) + sign
+
+
+def _apply_statement(session: AsyncSession | Session, deltas: DayDeltas) -> Any:
+    # Sorted, so concurrent transactions lock the count rows in the same order (no deadlock).
+    rows = [
+        {"kind": kind, "day": day, "status": status, "count": delta}
+        for (kind, day, status), delta in sorted(deltas.items())
+        if delta
+    ]
+    if not rows:
+        return None
+    statement = dialect_insert(session)(DayCount).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=["kind", "day", "status"],
+        set_={"count": DayCount.count + statement.excluded.count},
+    )
+
+
+async def apply_day_counts(session: AsyncSession, deltas: DayDeltas) -> None:
+    statement = _apply_statement(session, deltas)
+    if statement is not None:
+        await session.execute(statement)
+
+
+def apply_day_counts_sync(session: Session, deltas: DayDeltas) -> None:
+    statement = _apply_statement(session, deltas)
+    if statement is not None:
+        session.execute(statement)
+
+
+def recount_days(session: Session) -> None:
+    """Rebuild the day counts from the images (one statement per kind)."""
+    session.execute(delete(DayCount))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for column, kind in KINDS.items():
+        moment = getattr(Image, column)
+        day = cast(func.timezone("UTC", moment), Date) if postgres else func.date(moment)
+        session.execute(
+            insert(DayCount).from_select(
+                ["kind", "day", "status", "count"],
+                select(literal(kind), day, Image.status, func.count()).group_by(day, Image.status),
+            )
+        )
 
 
 # --- Registering images -------------------------------------------------------------------
@@ -139,12 +230,9 @@ async def ensure_groups(
 
 async def insert_images(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Image]:
     """Insert what is new; (group, url) already present is left as it is. Returns every
-    image asked for, in the order asked."""
-    await session.execute(
-        dialect_insert(session)(Image)
-        .values(list(rows))
-        .on_conflict_do_nothing(index_elements=["group_id", "url"])
-    )
+    image asked for, in the order asked; the new ones are added to the day counts."""
+    inserted = await session.execute(_insert_new(session, rows))
+    await apply_day_counts(session, _deltas_of(inserted))
     keys = [(row["group_id"], row["url"]) for row in rows]
     found = await session.scalars(select(Image).where(tuple_(Image.group_id, Image.url).in_(keys)))
     by_key = {(image.group_id, image.url): image for image in found}
@@ -164,8 +252,22 @@ def ensure_groups_sync(session: Session, names: Sequence[str], now: datetime) ->
 
 def insert_images_sync(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(
-            dialect_insert(session)(Image)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=["group_id", "url"])
-        )
+        inserted = session.execute(_insert_new(session, rows))
+        apply_day_counts_sync(session, _deltas_of(inserted))
+
+
+def _insert_new(session: AsyncSession | Session, rows: Sequence[dict[str, Any]]) -> Any:
+    # RETURNING after ON CONFLICT DO NOTHING yields only the rows actually inserted.
+    return (
+        dialect_insert(session)(Image)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["group_id", "url"])
+        .returning(Image.status, Image.created_at, Image.changed_at)
+    )
+
+
+def _deltas_of(inserted: Any) -> DayDeltas:
+    deltas: DayDeltas = {}
+    for status, created_at, changed_at in inserted:
+        count_image(deltas, status, created_at, changed_at, +1)
+    return deltas

@@ -146,6 +146,7 @@ async def change_status(
         raise image_not_found(image_id)
     now = utcnow()
     previous = Status(image.status)
+    before = (image.status, image.created_at, image.changed_at)
     await repository.set_status(session, image, status, now)
     await repository.add_change(
         session,
@@ -159,6 +160,10 @@ async def change_status(
         ),
     )
     await session.refresh(image)
+    deltas: repository.DayDeltas = {}
+    repository.count_image(deltas, *before, sign=-1)
+    repository.count_image(deltas, image.status, image.created_at, image.changed_at, +1)
+    await repository.apply_day_counts(session, deltas)
     return image
 
 
@@ -235,6 +240,11 @@ def add_uploaded_originals(
             for key in keys
         ],
     )
+
+
+def recount(session: Session) -> None:
+    """Rebuild the per-day counts behind the statistics from the images themselves."""
+    repository.recount_days(session)
 
 
 async def browser_url(stored: str, make_url: UrlMaker) -> str:
