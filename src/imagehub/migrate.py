@@ -1,5 +1,6 @@
 """Run Alembic migrations from code (`imagehub migrate`, `imagehub serve`, tests)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -23,23 +24,21 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    engine = create_sync_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config(database_url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    finally:
-        engine.dispose()
+    _run(command.upgrade, database_url, revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    _run(command.downgrade, database_url, revision)
+
+
+def _run(step: Callable[[Config, str], None], database_url: str, revision: str) -> None:
+    """Run one Alembic command in a single transaction of our own engine."""
     engine = create_sync_engine(database_url)
     try:
         with engine.begin() as connection:
             config = alembic_config(database_url)
             config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+            step(config, revision)
     finally:
         engine.dispose()
 
