@@ -53,7 +53,7 @@ async def group_totals(session: AsyncSession, group_ids: Sequence[int]) -> dict[
     return {group_id: int(count) for group_id, count in rows}
 
 
-ImageRow = Row[tuple[int, int, str, str, datetime, datetime]]
+ImageRow = Row[int, int, str, str, datetime, datetime]
 
 
 async def images_of(
@@ -71,7 +71,7 @@ async def images_of(
     if status is not None:
         query = query.where(Image.status == status)
     query = query.order_by(Image.group_id.desc(), column.desc(), Image.id.desc())
-    return list((await session.execute(query)).all())  # type: ignore[arg-type]
+    return list((await session.execute(query)).all())
 
 
 # --- One image ----------------------------------------------------------------------------
