@@ -46,7 +46,7 @@ def _viewer(user: User) -> service.Viewer:
     return service.Viewer(user.id, Role(user.role) is Role.ADMIN)
 
 
-def _links(image: TaskImage, has: "service.TaskView | service.HistoryPage") -> ImageLinks:
+def _links(image: TaskImage, has: service.StoredFiles) -> ImageLinks:
     def link(variant: Variant) -> str | None:
         if not has.has(image, variant):
             return None
@@ -75,9 +75,7 @@ def _status(view: service.TaskView) -> TaskStatusOut:
     )
 
 
-def _image_fields(
-    image: TaskImage, has: "service.TaskView | service.HistoryPage"
-) -> dict[str, object]:
+def _image_fields(image: TaskImage, has: service.StoredFiles) -> dict[str, object]:
     return {
         "name": image.name,
         "state": image.state,

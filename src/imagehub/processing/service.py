@@ -71,13 +71,19 @@ def limits_of(settings: Settings) -> Limits:
 
 
 @dataclass
-class TaskView:
-    task: Task
-    images: list[TaskImage]
+class StoredFiles:
+    """Which (task, file name) pairs are stored: what a listing's links are made from."""
+
     stored: set[tuple[uuid.UUID, str]]
 
     def has(self, image: TaskImage, variant: Variant) -> bool:
         return (image.task_id, image.file_name(variant)) in self.stored
+
+
+@dataclass
+class TaskView(StoredFiles):
+    task: Task
+    images: list[TaskImage]
 
 
 # --- Accepting an upload (API) ------------------------------------------------------------
@@ -172,7 +178,7 @@ async def accept_upload(
 
     image_ids = [row.id for row in rows]
     after_commit(session, lambda: enqueue_images(task.id, image_ids))
-    return TaskView(task, rows, {(task.id, link) for link in originals})
+    return TaskView(task=task, images=rows, stored={(task.id, link) for link in originals})
 
 
 def _delete_quietly(storage: Storage, keys: list[str]) -> None:
@@ -203,17 +209,14 @@ async def _visible_task(session: AsyncSession, viewer: Viewer, task_id: uuid.UUI
 async def task_view(session: AsyncSession, viewer: Viewer, task_id: uuid.UUID) -> TaskView:
     task = await _visible_task(session, viewer, task_id)
     images = await repository.task_images(session, task.id)
-    return TaskView(task, images, await repository.stored_links(session, [task.id]))
+    stored = await repository.stored_links(session, [task.id])
+    return TaskView(task=task, images=images, stored=stored)
 
 
 @dataclass
-class HistoryPage:
+class HistoryPage(StoredFiles):
     images: list[TaskImage]
-    stored: set[tuple[uuid.UUID, str]]
     next_cursor: str | None
-
-    def has(self, image: TaskImage, variant: Variant) -> bool:
-        return (image.task_id, image.file_name(variant)) in self.stored
 
 
 HISTORY_CURSOR = "history"
@@ -235,7 +238,7 @@ async def history(
         last = images[-1]
         next_cursor = pagination.encode(HISTORY_CURSOR, last.created_at, str(last.id))
     stored = await repository.stored_links(session, sorted({i.task_id for i in images}))
-    return HistoryPage(images, stored, next_cursor)
+    return HistoryPage(images=images, stored=stored, next_cursor=next_cursor)
 
 
 @dataclass
