@@ -165,33 +165,37 @@ _AFTER_COMMIT_KEY = "imagehub.after_commit"
 _AFTER_ROLLBACK_KEY = "imagehub.after_rollback"
 
 
+def _info(session: AsyncSession | Session) -> dict[Any, Any]:
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    return target.info
+
+
 def after_commit(session: AsyncSession | Session, job: AfterCommit) -> None:
     """Run `job` once the session's transaction has committed; drop it on rollback."""
-    target = session.sync_session if isinstance(session, AsyncSession) else session
-    target.info.setdefault(_AFTER_COMMIT_KEY, []).append(job)
+    _info(session).setdefault(_AFTER_COMMIT_KEY, []).append(job)
 
 
 def after_rollback(session: AsyncSession | Session, job: AfterCommit) -> None:
     """Run `job` if the session's transaction rolls back (to undo work outside the
     database, such as objects already stored); dropped on commit."""
-    target = session.sync_session if isinstance(session, AsyncSession) else session
-    target.info.setdefault(_AFTER_ROLLBACK_KEY, []).append(job)
+    _info(session).setdefault(_AFTER_ROLLBACK_KEY, []).append(job)
+
+
+def _take_jobs(session: AsyncSession | Session, keep: str, drop: str) -> list[AfterCommit]:
+    info = _info(session)
+    info.pop(drop, None)
+    jobs: list[AfterCommit] = info.pop(keep, [])
+    return jobs
 
 
 def take_after_commit_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
     """The jobs to run now that the transaction committed (its rollback jobs are dropped)."""
-    target = session.sync_session if isinstance(session, AsyncSession) else session
-    target.info.pop(_AFTER_ROLLBACK_KEY, None)
-    jobs: list[AfterCommit] = target.info.pop(_AFTER_COMMIT_KEY, [])
-    return jobs
+    return _take_jobs(session, keep=_AFTER_COMMIT_KEY, drop=_AFTER_ROLLBACK_KEY)
 
 
 def take_after_rollback_jobs(session: AsyncSession | Session) -> list[AfterCommit]:
     """The jobs to run now that the transaction rolled back (its commit jobs are dropped)."""
-    target = session.sync_session if isinstance(session, AsyncSession) else session
-    target.info.pop(_AFTER_COMMIT_KEY, None)
-    jobs: list[AfterCommit] = target.info.pop(_AFTER_ROLLBACK_KEY, [])
-    return jobs
+    return _take_jobs(session, keep=_AFTER_ROLLBACK_KEY, drop=_AFTER_COMMIT_KEY)
 
 
 def run_jobs(jobs: list[AfterCommit]) -> None:
