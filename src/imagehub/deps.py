@@ -22,6 +22,8 @@ class AppServices:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
     tokens: TokenCodec
+    # Derived once: with RS256 it comes from a key file, and every signed link needs it.
+    url_signing_key: bytes
 
 
 def get_services(request: Request) -> AppServices:

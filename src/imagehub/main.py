@@ -49,6 +49,7 @@ def build_services(settings: Settings) -> AppServices:
         sessionmaker=async_sessionmaker_for(engine),
         storage=Storage.from_settings(settings),
         tokens=TokenCodec(settings),
+        url_signing_key=settings.url_signing_key(),
     )
 
 

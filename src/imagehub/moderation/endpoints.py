@@ -35,14 +35,14 @@ Days = Annotated[str, Query(description="an integer from 1 to 3650")]
 
 def url_maker(request: Request, services: ServicesDep) -> service.UrlMaker:
     """Presigned URLs on S3; on the local folder, URLs signed by this API."""
-    settings, storage = services.settings, services.storage
-    lifetime = settings.signed_url_minutes * 60
+    storage, secret = services.storage, services.url_signing_key
+    lifetime = services.settings.signed_url_minutes * 60
+    base = str(request.base_url).rstrip("/")
 
     async def make(key: str) -> str:
         if storage.presigns:
             return await storage.presigned_url(key, lifetime)
-        base = str(request.base_url).rstrip("/")
-        return base + sign(key, lifetime, settings.url_signing_key())
+        return base + sign(key, lifetime, secret)
 
     return make
 
@@ -238,7 +238,7 @@ async def signed_file(
     key: str, storage: StorageDep, services: ServicesDep, expires: int = 0, signature: str = ""
 ) -> StreamingResponse:
     """An object of the local folder behind a signed, expiring link (no token needed)."""
-    problem = verify(key, expires, signature, services.settings.url_signing_key())
+    problem = verify(key, expires, signature, services.url_signing_key)
     if problem:
         raise Forbidden(problem, name="Invalid link")
     try:
