@@ -52,12 +52,22 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _migrated_settings() -> Settings:
+    """Settings for an administration command, which needs an up-to-date schema."""
+    settings = _settings()
+    if not migrate.is_up_to_date(settings.effective_database_url):
+        _fail("the database is not migrated: run `imagehub migrate` first")
+    return settings
+
+
 def _production_settings(**overrides: object) -> Settings:
     settings = _settings().model_copy(update=overrides)
     try:
         settings.check_production_ready()
     except ConfigurationError as error:
         _fail(str(error))
+    if not settings.broker_url:  # api, worker and beat all talk to the broker
+        _fail("IMAGEHUB_BROKER_URL is not set (only `imagehub serve` embeds a broker)")
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -147,8 +157,6 @@ def api(
 ) -> None:
     """Run the HTTP API (production: needs IMAGEHUB_SECRET_KEY and a broker)."""
     settings = _production_settings()
-    if not settings.broker_url:
-        _fail("IMAGEHUB_BROKER_URL is not set (only `imagehub serve` embeds a broker)")
     processes = workers or settings.api_workers
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several processes share /metrics through files in one folder.
@@ -175,8 +183,6 @@ def worker(
     from imagehub.worker import run_worker
 
     settings = _production_settings()
-    if not settings.broker_url:
-        _fail("IMAGEHUB_BROKER_URL is not set")
     run_worker(settings, concurrency or settings.worker_concurrency)
 
 
@@ -186,8 +192,6 @@ def beat() -> None:
     from imagehub.worker import run_beat
 
     settings = _production_settings()
-    if not settings.broker_url:
-        _fail("IMAGEHUB_BROKER_URL is not set")
     run_beat(settings)
 
 
@@ -196,9 +200,7 @@ def beat() -> None:
 
 def _run_with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run an accounts service call in its own transaction, on the configured database."""
-    settings = _settings()
-    if not migrate.is_up_to_date(settings.effective_database_url):
-        _fail("the database is not migrated: run `imagehub migrate` first")
+    settings = _migrated_settings()
     try:
         return run_in_async_session(settings.effective_database_url, action)
     except AppError as error:
@@ -283,9 +285,7 @@ def moderation_import(
     from imagehub.moderation import service as moderation
     from imagehub.moderation.schemas import NewImageIn
 
-    settings = _settings()
-    if not migrate.is_up_to_date(settings.effective_database_url):
-        _fail("the database is not migrated: run `imagehub migrate` first")
+    settings = _migrated_settings()
     problems: list[str] = []
     imported = 0
 
