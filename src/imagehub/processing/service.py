@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import uuid
@@ -259,20 +260,19 @@ async def task_zip(
             f"Task {task_id} is still {view.task.status}; the zip is ready once it finishes",
             name="Task not finished",
         )
+    links = [
+        image.file_name(variant)
+        for image in view.images
+        for variant in Variant
+        if view.has(image, variant)
+    ]
+    keys = [object_key(task_id, link) for link in links]
+    # The sizes first (all at once: on S3 each is a round trip), for the exact length.
+    sizes = await asyncio.gather(*(storage.size(key) for key in keys))
     archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
-    for image in view.images:
-        for variant in Variant:
-            if not view.has(image, variant):
-                continue
-            link = image.file_name(variant)
-            key = object_key(task_id, link)
-            size = await storage.size(key)
-            archive.add(_read_lazily(storage, key), link, size=size)
+    for link, key, size in zip(links, keys, sizes, strict=True):
+        archive.add(storage.stream_sync(key), link, size=size)  # a generator: read when sent
     return ZipArchive(f"task-{task_id}.zip", len(archive), iter(archive))
-
-
-def _read_lazily(storage: Storage, key: str) -> Iterator[bytes]:
-    yield from storage.stream_sync(key)
 
 
 async def file_for_download(
