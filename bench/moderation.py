@@ -4,8 +4,9 @@
 
 Loads images into groups of realistic, skewed sizes (most a few dozen, a few thousands;
 statuses and dates spread over a year) with COPY, starts `imagehub api --workers 2` on
-127.0.0.1, and measures at the client, with N concurrent connections for S seconds after a
-warm-up, p50/p99 latency and requests per second for: a groups page, the same filtered by
+127.0.0.1, and measures with wrk (apt-get install wrk), N concurrent connections for S seconds
+after a warm-up, p50/p99 latency at the client, p50 at the server (the API's own histogram)
+and requests per second for: a groups page, the same filtered by
 status, deep pagination (page 500), both statistics endpoints, and status updates. In the
 same run it measures a baseline doing the same work the simple way (fetch the rows, group
 and count in Python) and prints the ratio. Finally the query plans (EXPLAIN ANALYZE).
@@ -18,9 +19,11 @@ import asyncio
 import io
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -139,40 +143,100 @@ async def moderator_token(base: str) -> str:
     return token
 
 
-async def load_test(
-    base: str, token: str, make_request: Any, connections: int, seconds: float
+# A wrk script: the request to send, drawn afresh each time (a random image and status for
+# updates). Globals set by the bench are substituted before wrk reads it.
+WRK_SCRIPT = """
+local statuses = {"new", "review", "accepted", "deleted"}
+local headers = {["Authorization"] = "Bearer TOKEN", ["Content-Type"] = "application/json"}
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  if "METHOD" == "PUT" then
+    local body = '{"status":"' .. statuses[math.random(1, 4)] .. '"}'
+    return wrk.format("PUT", "PATH" .. math.random(1, MAX_IMAGE), headers, body)
+  end
+  return wrk.format("GET", "PATH", headers)
+end
+"""
+
+
+def server_latencies(base: str) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """The API's own request-duration histogram: (method, route) -> cumulative buckets."""
+    histogram: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    text = httpx.get(f"{base}/metrics").text
+    for family in text_string_to_metric_families(text):
+        if family.name != "imagehub_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                key = (sample.labels["method"], sample.labels["route"])
+                histogram[key].append((float(sample.labels["le"]), sample.value))
+    return {key: sorted(buckets) for key, buckets in histogram.items()}
+
+
+def histogram_p50(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float:
+    """Median (ms) of the requests between two readings, interpolated inside its bucket."""
+    earlier = dict(before)
+    counts = [(le, total - earlier.get(le, 0)) for le, total in after]
+    half, lower, below = counts[-1][1] / 2, 0.0, 0.0
+    for le, cumulative in counts:
+        if cumulative >= half:
+            share = (half - below) / (cumulative - below) if cumulative > below else 1
+            upper = le if le != float("inf") else lower
+            return (lower + (upper - lower) * share) * 1000
+        lower, below = le, cumulative
+    return float("nan")
+
+
+def load_test(
+    base: str,
+    token: str,
+    request: tuple[str, str, str],
+    connections: int,
+    seconds: float,
+    max_image: int,
 ) -> dict[str, float]:
-    headers = {"Authorization": f"Bearer {token}"}
-    latencies: list[float] = []
-    failures = 0
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30
-    ) as client:
+    """Run wrk (C, outside the API's processes, so the client costs the server little CPU)
+    for `seconds` after a 2 s warm-up; latency at the client and, from the API's metrics,
+    at the server."""
+    method, path, route = request
+    script = (
+        WRK_SCRIPT.replace("TOKEN", token)
+        .replace("METHOD", method)
+        .replace("PATH", path)
+        .replace("MAX_IMAGE", str(max_image))
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
+        file.write(script)
+        file.flush()
 
-        async def one_connection(deadline: float, record: bool) -> None:
-            nonlocal failures
-            rng = random.Random()
-            while time.perf_counter() < deadline:
-                method, path, body = make_request(rng)
-                started = time.perf_counter()
-                response = await client.request(method, path, json=body)
-                elapsed = time.perf_counter() - started
-                if record:
-                    latencies.append(elapsed)
-                    failures += response.status_code >= 400
+        def wrk(duration: float) -> str:
+            command = [
+                "wrk", f"-c{connections}", f"-t{min(connections, 2)}", f"-d{duration:.0f}s",
+                "--latency", "-s", file.name, base,
+            ]  # fmt: skip
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
-        warm = time.perf_counter() + 2
-        await asyncio.gather(*(one_connection(warm, False) for _ in range(connections)))
-        started = time.perf_counter()
-        await asyncio.gather(*(one_connection(started + seconds, True) for _ in range(connections)))
-        duration = time.perf_counter() - started
-    latencies.sort()
+        wrk(2)
+        before = server_latencies(base)
+        output = wrk(seconds)
+        after = server_latencies(base)
+
+    def number(pattern: str) -> float:
+        match = re.search(pattern, output)
+        return float(match.group(1)) if match else 0.0
+
+    def millis(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output)
+        assert match, output
+        return float(match.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[match.group(2)]
+
+    key = (method, route)
     return {
-        "p50": latencies[len(latencies) // 2] * 1000,
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
-        "rps": len(latencies) / duration,
-        "failures": failures,
+        "p50": millis("50%"),
+        "p99": millis("99%"),
+        "rps": number(r"Requests/sec:\s+([\d.]+)"),
+        "failures": number(r"Non-2xx or 3xx responses: (\d+)"),
+        "server_p50": histogram_p50(before.get(key, []), after[key]),
     }
 
 
@@ -255,48 +319,38 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         token = asyncio.run(moderator_token(base))
-        max_image = args.images
         deep_page = min(500, args.groups // 50 - 1)  # page 500 at 30,000 groups
         cursor = deep_cursor(deep_page, 50)
+        # name -> (method, path, route template as the metrics label it)
         scenarios = {
-            "groups page": lambda rng: ("GET", "/groups?limit=50", None),
-            "groups page, status=review": lambda rng: (
-                "GET",
-                "/groups?status=review&limit=50",
-                None,
-            ),
-            f"groups page {deep_page}": lambda rng: (
-                "GET",
-                f"/groups?limit=50&cursor={cursor}",
-                None,
-            ),
-            "/images/stats/?days=30": lambda rng: ("GET", "/images/stats/?days=30", None),
-            "/statistics?days=30": lambda rng: ("GET", "/statistics?days=30", None),
-            "status update": lambda rng: (
-                "PUT",
-                f"/images/{rng.randint(1, max_image)}",
-                {"status": rng.choice(STATUSES)},
-            ),
+            "groups page": ("GET", "/groups?limit=50", "/groups"),
+            "groups page, status=review": ("GET", "/groups?status=review&limit=50", "/groups"),
+            f"groups page {deep_page}": ("GET", f"/groups?limit=50&cursor={cursor}", "/groups"),
+            "/images/stats/?days=30": ("GET", "/images/stats/?days=30", "/images/stats/"),
+            "/statistics?days=30": ("GET", "/statistics?days=30", "/statistics"),
+            "status update": ("PUT", "/images/", "/images/{image_id}"),
         }
         print(
-            f"\nHTTP, {args.connections} connections for {args.seconds:.0f} s each after a 2 s "
-            f"warm-up, measured at the client on 127.0.0.1 (API: 2 processes)"
+            f"\nHTTP load from wrk, {args.connections} connections for {args.seconds:.0f} s each "
+            f"after a 2 s warm-up, on 127.0.0.1 (API: 2 processes). Client-side p50/p99;\n"
+            f"'server p50' is the API's own request time from its /metrics histogram; "
+            f"'alone' is one connection, one request at a time."
         )
         print(
             f"{'request':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7}"
-            f"  {'alone p50':>9}"
+            f" {'server p50':>10} {'alone p50':>9} {'alone server':>12}"
         )
         results = {}
-        for name, scenario in scenarios.items():
-            result = asyncio.run(load_test(base, token, scenario, args.connections, args.seconds))
-            # One connection, one request at a time: the latency without queueing, the
-            # nearest the client gets to the server-side time.
-            alone = asyncio.run(load_test(base, token, scenario, 1, min(args.seconds, 5)))
+        for name, request in scenarios.items():
+            result = load_test(base, token, request, args.connections, args.seconds, args.images)
+            alone = load_test(base, token, request, 1, min(args.seconds, 5), args.images)
             result["alone_p50"] = alone["p50"]
+            result["alone_server_p50"] = alone["server_p50"]
             results[name] = result
             print(
                 f"{name:<28} {result['p50']:8.1f} {result['p99']:8.1f} {result['rps']:8.0f} "
-                f"{result['failures']:7.0f}  {alone['p50']:9.1f}"
+                f"{result['failures']:7.0f} {result['server_p50']:10.1f} {alone['p50']:9.1f} "
+                f"{alone['server_p50']:12.1f}"
             )
     finally:
         api.terminate()

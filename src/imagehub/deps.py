@@ -26,7 +26,11 @@ class AppServices:
     url_signing_key: bytes
 
 
-def get_services(request: Request) -> AppServices:
+# The dependencies below are `async def` although they never wait: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop that costs more than what they do.
+
+
+async def get_services(request: Request) -> AppServices:
     services: AppServices = request.app.state.services
     return services
 
@@ -34,11 +38,11 @@ def get_services(request: Request) -> AppServices:
 ServicesDep = Annotated[AppServices, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_storage(services: ServicesDep) -> Storage:
+async def get_storage(services: ServicesDep) -> Storage:
     return services.storage
 
 

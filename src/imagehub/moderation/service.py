@@ -136,35 +136,32 @@ class Actor:
     email: str
 
 
-async def change_status(
-    session: AsyncSession, image_id: int, status: Status, actor: Actor
-) -> Image:
+async def change_status(session: AsyncSession, image_id: int, status: Status, actor: Actor) -> None:
     """Set an image's status and record the change. Concurrent changes of one image apply
     one after the other (row lock), each recorded, the last one winning."""
-    image = await repository.lock_image(session, image_id)
-    if image is None:
+    current = await repository.lock_image(session, image_id)
+    if current is None:
         raise image_not_found(image_id)
-    now = utcnow()
-    previous = Status(image.status)
-    before = (image.status, image.created_at, image.changed_at)
-    await repository.set_status(session, image, status, now)
+    previous, created_at, changed_before = current
+    # changed_at only moves forward, even across API hosts whose clocks differ a little;
+    # the row is locked, so this max is what the database would compute.
+    changed_at = max(utcnow(), changed_before)
+    await repository.set_status(session, image_id, status, changed_at)
     await repository.add_change(
         session,
-        StatusChange(
-            image_id=image.id,
-            from_status=previous,
-            to_status=status,
-            changed_by=actor.id,
-            changed_by_email=actor.email,
-            changed_at=now,
-        ),
+        {
+            "image_id": image_id,
+            "from_status": previous,
+            "to_status": status,
+            "changed_by": actor.id,
+            "changed_by_email": actor.email,
+            "changed_at": changed_at,
+        },
     )
-    await session.refresh(image)
     deltas: repository.DayDeltas = {}
-    repository.count_image(deltas, *before, sign=-1)
-    repository.count_image(deltas, image.status, image.created_at, image.changed_at, +1)
+    repository.count_image(deltas, previous, created_at, changed_before, sign=-1)
+    repository.count_image(deltas, status, created_at, changed_at, sign=+1)
     await repository.apply_day_counts(session, deltas)
-    return image
 
 
 async def history(session: AsyncSession, image_id: int) -> list[StatusChange]:
