@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import DateTime, Dialect, MetaData, event
+from sqlalchemy import DateTime, Dialect, MetaData, Table, event
 from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -68,6 +68,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for the hot write paths: Core statements on a Table skip the ORM's
+    bulk insert/update machinery, which costs more than such short queries themselves."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def dialect_insert(session: AsyncSession | Session) -> Any:

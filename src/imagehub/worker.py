@@ -141,6 +141,12 @@ def reset_worker_context() -> None:
 def _fresh_context_after_fork(**_: Any) -> None:
     # A forked child must not reuse the parent's database connections.
     reset_worker_context()
+    # Connected before the first job arrives, which would otherwise wait for it.
+    try:
+        with worker_context().engine.connect():
+            pass
+    except Exception:  # the database may be down now; the first job will try again
+        log.warning("worker process could not reach the database yet", exc_info=True)
 
 
 @contextmanager

@@ -3,7 +3,6 @@ all happen in the database, in a fixed number of statements per request."""
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -12,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Row,
-    Table,
     cast,
     delete,
     exists,
@@ -26,14 +24,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub.db import dialect_insert
+from imagehub.db import dialect_insert, table_of
 from imagehub.moderation.models import DayCount, Group, Image, Status, StatusChange
 
-# The tables under the classes, for the hot write path: Core statements on a Table skip the
-# ORM's bulk insert/update machinery, which costs more than the queries themselves.
-IMAGES = typing.cast(Table, Image.__table__)
-STATUS_CHANGES = typing.cast(Table, StatusChange.__table__)
-DAY_COUNTS = typing.cast(Table, DayCount.__table__)
+IMAGES = table_of(Image)
+STATUS_CHANGES = table_of(StatusChange)
+DAY_COUNTS = table_of(DayCount)
 
 # --- Listing groups ---------------------------------------------------------------------
 
@@ -239,7 +235,9 @@ async def ensure_groups(
 async def insert_images(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Image]:
     """Insert what is new; (group, url) already present is left as it is. Returns every
     image asked for, in the order asked; the new ones are added to the day counts."""
-    inserted = await session.execute(_insert_new(session, rows))
+    if not rows:
+        return []
+    inserted = await session.execute(_insert_new(session), rows)
     await apply_day_counts(session, _deltas_of(inserted))
     keys = [(row["group_id"], row["url"]) for row in rows]
     found = await session.scalars(select(Image).where(tuple_(Image.group_id, Image.url).in_(keys)))
@@ -260,17 +258,18 @@ def ensure_groups_sync(session: Session, names: Sequence[str], now: datetime) ->
 
 def insert_images_sync(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        inserted = session.execute(_insert_new(session, rows))
+        inserted = session.execute(_insert_new(session), rows)
         apply_day_counts_sync(session, _deltas_of(inserted))
 
 
-def _insert_new(session: AsyncSession | Session, rows: Sequence[dict[str, Any]]) -> Any:
-    # RETURNING after ON CONFLICT DO NOTHING yields only the rows actually inserted.
+def _insert_new(session: AsyncSession | Session) -> Any:
+    """Run with the rows as parameters (an executemany, batched by SQLAlchemy into one
+    cached INSERT per batch): a multi-row VALUES would be compiled afresh for every call.
+    RETURNING after ON CONFLICT DO NOTHING yields only the rows actually inserted."""
     return (
-        dialect_insert(session)(Image)
-        .values(list(rows))
+        dialect_insert(session)(IMAGES)
         .on_conflict_do_nothing(index_elements=["group_id", "url"])
-        .returning(Image.status, Image.created_at, Image.changed_at)
+        .returning(IMAGES.c.status, IMAGES.c.created_at, IMAGES.c.changed_at)
     )
 
 

@@ -10,8 +10,13 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub.db import dialect_insert
+from imagehub.db import dialect_insert, table_of
 from imagehub.processing.models import ImageState, ImageTask, Task, TaskImage, TaskStatus
+
+# Core on the tables where a worker writes once per image (see db.table_of).
+TASKS = table_of(Task)
+TASK_IMAGES = table_of(TaskImage)
+IMAGE_TASKS = table_of(ImageTask)
 
 # --- API (async) --------------------------------------------------------------------------
 
@@ -108,22 +113,24 @@ def record_files(session: Session, task_id: uuid.UUID, links: Sequence[str], now
     """One image_task row per stored file; a retried job adds none twice."""
     if not links:
         return
-    statement = dialect_insert(session)(ImageTask).values(
-        [
-            {"id": uuid.uuid4(), "task_id": task_id, "img_link": link, "created_at": now}
-            for link in links
-        ]
+    statement = dialect_insert(session)(IMAGE_TASKS).on_conflict_do_nothing(
+        index_elements=["task_id", "img_link"]
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["task_id", "img_link"]))
+    rows = [
+        {"id": uuid.uuid4(), "task_id": task_id, "img_link": link, "created_at": now}
+        for link in links
+    ]
+    session.execute(statement, rows)
 
 
 def finish_image(
     session: Session, image_id: uuid.UUID, state: ImageState, error: str | None, now: datetime
 ) -> bool:
     """Move a pending image to its final state; False if a previous run already did."""
+    images = TASK_IMAGES.c
     result = session.execute(
-        update(TaskImage)
-        .where(TaskImage.id == image_id, TaskImage.state == ImageState.PENDING)
+        update(TASK_IMAGES)
+        .where(images.id == image_id, images.state == ImageState.PENDING)
         .values(state=state, error=error, processed_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -133,20 +140,21 @@ def count_finished_image(
     session: Session, task_id: uuid.UUID, state: ImageState, now: datetime
 ) -> tuple[int, int, int]:
     """Add one finished image to the task's counts, atomically; returns (done, failed, total)."""
-    counter = Task.done if state is ImageState.DONE else Task.failed
+    tasks = TASKS.c
+    counter = tasks.done if state is ImageState.DONE else tasks.failed
     row = session.execute(
-        update(Task)
-        .where(Task.id == task_id)
-        .values({counter: counter + 1, Task.updated_at: now, Task.status: TaskStatus.PROCESSING})
-        .returning(Task.done, Task.failed, Task.total)
+        update(TASKS)
+        .where(tasks.id == task_id)
+        .values({counter: counter + 1, tasks.updated_at: now, tasks.status: TaskStatus.PROCESSING})
+        .returning(tasks.done, tasks.failed, tasks.total)
     ).one()
     return int(row.done), int(row.failed), int(row.total)
 
 
 def finish_task(session: Session, task_id: uuid.UUID, status: TaskStatus, now: datetime) -> None:
     session.execute(
-        update(Task)
-        .where(Task.id == task_id)
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
         .values(status=status, finished_at=now, updated_at=now)
     )
 
