@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
@@ -26,6 +26,9 @@ from imagehub.db import run_in_async_session
 from imagehub.errors import AppError
 from imagehub.logs import configure_logging
 
+if TYPE_CHECKING:
+    from imagehub.repostats.service import ScanReport
+
 app = typer.Typer(
     help="imagehub: a self-hosted image service.",
     no_args_is_help=True,
@@ -35,6 +38,8 @@ user_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 moderation_app = typer.Typer(help="Moderation queue.", no_args_is_help=True)
 app.add_typer(moderation_app, name="moderation")
+github_app = typer.Typer(help="GitHub repository stats.", no_args_is_help=True)
+app.add_typer(github_app, name="github")
 console = Console(stderr=True)
 
 T = TypeVar("T")
@@ -345,3 +350,68 @@ def moderation_recount() -> None:
     finally:
         engine.dispose()
     console.print("statistics counts rebuilt")
+
+
+# --- GitHub repository stats ------------------------------------------------------------
+
+
+@github_app.command("add")
+def github_add(login: str) -> None:
+    """Track a GitHub user (looked up on GitHub) and scan them at once."""
+    from imagehub.repostats import service as repostats
+    from imagehub.repostats.github import GitHub, GitHubError
+    from imagehub.repostats.tasks import run_scan
+
+    settings = _migrated_settings()
+
+    async def track(session: AsyncSession) -> tuple[int, str]:
+        async with GitHub(settings) as github:
+            user = await repostats.track(session, github, login)
+        return user.id, user.login
+
+    try:
+        user_id, found = run_in_async_session(settings.effective_database_url, track)
+    except (AppError, GitHubError) as error:
+        _fail(str(error))
+    console.print(f"tracking {found} (id {user_id}); scanning...")
+    report = run_scan(settings, due_now=False, user_ids=[user_id])
+    _print_scan(report)
+
+
+@github_app.command("scan")
+def github_scan(
+    all_users: Annotated[
+        bool, typer.Option("--all", help="every user, even those scanned today")
+    ] = False,
+) -> None:
+    """Scan the tracked users whose daily scan is due (or all of them) now."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from imagehub.repostats.tasks import run_scan
+
+    settings = _migrated_settings()
+    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("scan", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        report = run_scan(settings, due_now=not all_users, on_progress=advance)
+    _print_scan(report)
+    if report.failed or report.rate_limited_until:
+        raise typer.Exit(1)
+
+
+def _print_scan(report: ScanReport) -> None:
+    console.print(
+        f"{report.scanned} user(s) scanned, {report.repositories} repositories; "
+        f"{report.requests} request(s) to GitHub, {report.not_modified} answered 304"
+    )
+    for failure in report.failed:
+        console.print(f"[yellow]failed[/yellow] {failure} (tried again on the next scan)")
+    if report.rate_limited_until:
+        console.print(
+            f"[yellow]rate limit[/yellow] spent until {report.rate_limited_until.isoformat()}; "
+            f"{report.deferred} user(s) left for beat to finish after it"
+        )

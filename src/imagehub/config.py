@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from datetime import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -79,6 +80,22 @@ class Settings(BaseSettings):
     # A task with no progress for this long has its unfinished images queued again.
     task_stall_seconds: int = Field(600, ge=10)
 
+    # GitHub repository stats. Without a token GitHub allows 60 requests an hour.
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    # graphql needs a token; auto = graphql with a token, rest without.
+    github_mode: Literal["auto", "graphql", "rest"] = "auto"
+    # When the daily scan starts (UTC, HH:MM); beat resumes it until every user is done.
+    github_scan_at: time = time(3, 0)
+    # Ceilings under GitHub's secondary limits (REST 900 points a minute, GraphQL 2,000,
+    # 100 requests in flight).
+    github_concurrency: int = Field(8, ge=1, le=100)
+    github_rest_per_minute: int = Field(800, ge=1)
+    github_graphql_per_minute: int = Field(1800, ge=1)
+    github_timeout_seconds: float = Field(20, gt=0)
+    # The longest date range one stats request may ask for.
+    github_stats_max_days: int = Field(366, ge=1, le=3660)
+
     # Processes.
     api_workers: int = Field(1, ge=1)
     worker_concurrency: int = Field(2, ge=1)
@@ -102,6 +119,12 @@ class Settings(BaseSettings):
     @property
     def effective_storage_url(self) -> str:
         return self.storage_url or (self.data_dir / "objects").as_uri()
+
+    @property
+    def effective_github_mode(self) -> Literal["graphql", "rest"]:
+        if self.github_mode == "auto":
+            return "graphql" if self.github_token else "rest"
+        return self.github_mode
 
     @property
     def uses_embedded_broker(self) -> bool:

@@ -27,6 +27,7 @@ from imagehub.moderation.endpoints import files_router
 from imagehub.moderation.endpoints import router as moderation_router
 from imagehub.observability import RequestContextMiddleware
 from imagehub.processing.endpoints import router as processing_router
+from imagehub.repostats.endpoints import router as repostats_router
 from imagehub.storage import Storage
 from imagehub.worker import configure_celery
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(processing_router)
     app.include_router(moderation_router)
     app.include_router(files_router)
+    app.include_router(repostats_router)
     _mount_docs(app)
     return app
 

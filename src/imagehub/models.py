@@ -5,4 +5,5 @@ def import_all_models() -> None:
     import imagehub.accounts.models
     import imagehub.health.models
     import imagehub.moderation.models
-    import imagehub.processing.models  # noqa: F401
+    import imagehub.processing.models
+    import imagehub.repostats.models  # noqa: F401

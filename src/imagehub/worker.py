@@ -26,9 +26,15 @@ from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["imagehub.health.tasks", "imagehub.accounts.tasks", "imagehub.processing.tasks"]
+TASK_MODULES = [
+    "imagehub.health.tasks",
+    "imagehub.accounts.tasks",
+    "imagehub.processing.tasks",
+    "imagehub.repostats.tasks",
+]
 HEARTBEAT_SECONDS = 60.0
 HOURLY = 3600.0
+SCAN_CHECK_SECONDS = 300.0
 
 celery_app = Celery("imagehub")
 _configured_with: Settings | None = None
@@ -78,6 +84,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "accounts.prune_login_attempts",
             "schedule": HOURLY,
         },
+        # Starts the day's scan at IMAGEHUB_GITHUB_SCAN_AT and resumes one cut short (rate
+        # limit, a failing user, a worker that died) from what is stored.
+        "repostats.scan_due": {"task": "repostats.scan_due", "schedule": SCAN_CHECK_SECONDS},
     }
 
 

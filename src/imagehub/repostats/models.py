@@ -1,0 +1,59 @@
+"""Tables of the repo stats domain (seed 003).
+
+`github_users` are the tracked GitHub accounts and `repos` their repositories, both keyed by
+GitHub's own numeric ids (a renamed login or repository is followed, not duplicated);
+`stats` holds one row per repository per UTC day, with its own id.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagehub.db import Base, UTCDateTime, utcnow
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class GithubUser(Base):
+    __tablename__ = "github_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    login: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(256))
+    # GraphQL's global id: looking the user up by it follows a renamed login.
+    node_id: Mapped[str] = mapped_column(String(128))
+    tracked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The UTC day of the last complete scan: the daily scan takes users behind today.
+    scanned_on: Mapped[date | None] = mapped_column(Date(), index=True)
+    # The last failed attempt, shown to operators; cleared by a complete scan.
+    scan_error: Mapped[str | None] = mapped_column(String(500))
+    # A scanner's lease on this user, so overlapping scans never do the same user twice.
+    scan_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Repo(Base):
+    __tablename__ = "repos"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("github_users.id", ondelete="CASCADE"), index=True
+    )
+    full_name: Mapped[str] = mapped_column(String(256))
+    # REST mode: the repository's ETag and the counts it vouches for (a 304 reuses them).
+    etag: Mapped[str | None] = mapped_column(String(256))
+    stargazers: Mapped[int] = mapped_column(Integer, default=0)
+    forks: Mapped[int] = mapped_column(Integer, default=0)
+    watchers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Stat(Base):
+    __tablename__ = "stats"
+    __table_args__ = (UniqueConstraint("repo_id", "date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date())
+    stargazers: Mapped[int] = mapped_column(Integer)
+    forks: Mapped[int] = mapped_column(Integer)
+    watchers: Mapped[int] = mapped_column(Integer)

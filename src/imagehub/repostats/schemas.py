@@ -1,0 +1,49 @@
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagehub.fields import UtcDateTime
+
+
+class TrackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # GitHub logins: 1-39 characters, letters, digits and single hyphens.
+    login: str = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9](?:-?[A-Za-z0-9])*$")
+
+
+class GithubUserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    login: str
+    name: str | None
+    tracked_at: UtcDateTime
+    scanned_on: date | None
+    scan_error: str | None
+
+
+class StatsUserOut(BaseModel):
+    id: int
+    login: str
+    name: str | None
+
+
+class StatOut(BaseModel):
+    repo_id: int
+    date: date
+    stargazers: int
+    forks: int
+    watchers: int
+
+
+class StatsOut(BaseModel):
+    """Seed 003's payload, kept exactly."""
+
+    user: StatsUserOut
+    stats: list[StatOut]
+
+
+class ScanAccepted(BaseModel):
+    message: str
+    queued_at: datetime

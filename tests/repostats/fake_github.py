@@ -1,0 +1,406 @@
+"""A local fake of GitHub's API: a real HTTP server on 127.0.0.1 that answers like GitHub.
+
+Kept honest by GitHub's own published descriptions (pinned npm packages, installed by the
+test set-up): every GraphQL document a client sends is validated against GitHub's schema
+and then executed by graphql-core over the fake's data, so the answer has exactly the shape
+that was asked for; every REST payload starts from the example GitHub's OpenAPI description
+gives for that route and is validated against its schema before it is sent.
+
+Users, repositories, `Link` pagination, ETag/304, rate-limit headers and quota (a 304 is
+free only for an authorized request), 403/429 with `retry-after`, 404 and 5xx on demand,
+and latency, all counted at the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+import math
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import graphql
+import uvicorn
+from openapi_schema_validator import OAS30Validator
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+DESCRIPTIONS = Path(__file__).parent / "github-descriptions"
+MODULES = DESCRIPTIONS / "node_modules" / "@octokit"
+HOURLY_QUOTA = 5000
+
+
+def install_descriptions() -> None:
+    """`npm ci` from the pinned lock file, when node_modules is missing or older than it."""
+    stamp = DESCRIPTIONS / "node_modules" / ".package-lock.json"
+    lock = DESCRIPTIONS / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    subprocess.run(
+        ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(DESCRIPTIONS)],
+        check=True,
+        capture_output=True,
+    )
+
+
+@cache
+def graphql_schema() -> graphql.GraphQLSchema:
+    introspection = json.loads((MODULES / "graphql-schema" / "schema.json").read_text())
+    # GitHub's schema breaks a newer rule of the spec (deprecated fields implementing
+    # non-deprecated interface fields) that graphql-core enforces on the schema itself;
+    # documents are still validated against it in full.
+    return graphql.build_client_schema(introspection, assume_valid=True)
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    path = MODULES / "openapi" / "generated" / "api.github.com.deref.json"
+    description: dict[str, Any] = json.loads(path.read_text())
+    return description
+
+
+def _documented(path: str) -> tuple[dict[str, Any], OAS30Validator]:
+    """GitHub's example answer for GET `path` and a validator of its schema."""
+    content = openapi()["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    example = next(iter(content["examples"].values()))["value"]
+    return example, OAS30Validator(content["schema"])
+
+
+@dataclass
+class FakeRepo:
+    id: int
+    name: str
+    stars: int
+    forks: int
+    watchers: int
+    fork: bool = False
+
+
+@dataclass
+class FakeUser:
+    id: int
+    login: str
+    name: str | None
+    repos: list[FakeRepo] = field(default_factory=list)
+
+    @property
+    def node_id(self) -> str:
+        return f"U_{self.id}"
+
+
+@dataclass
+class Failure:
+    path_part: str
+    status: int
+    times: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeGitHub:
+    def __init__(self) -> None:
+        self.users: dict[int, FakeUser] = {}
+        self.latency = 0.0
+        self.remaining = HOURLY_QUOTA
+        self.reset_at = int(time.time()) + 3600
+        self.failures: list[Failure] = []
+        self.requests = 0
+        self.quota_spent = 0
+        self.not_modified = 0
+        self.graphql_documents: list[str] = []
+        self.violations: list[str] = []
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- Data ---------------------------------------------------------------------------
+
+    def add_user(
+        self, user_id: int, login: str, repos: int = 3, name: str | None = None
+    ) -> FakeUser:
+        user = FakeUser(user_id, login, name or login.title())
+        for n in range(repos):
+            repo_id = user_id * 1000 + n  # GraphQL's databaseId is a 32-bit Int
+            # Watchers differ from stars, as on GitHub (the REST list repeats the stars).
+            user.repos.append(FakeRepo(repo_id, f"repo-{n:04d}", 10 + n, n % 7, 2 + n % 5))
+        self.users[user_id] = user
+        return user
+
+    def by_login(self, login: str) -> FakeUser | None:
+        return next((u for u in self.users.values() if u.login.lower() == login.lower()), None)
+
+    def fail(self, path_part: str, status: int, times: int = 1, **headers: str) -> None:
+        self.failures.append(Failure(path_part, status, times, headers))
+
+    def counters(self) -> tuple[int, int]:
+        return self.requests, self.quota_spent
+
+    # --- Serving ----------------------------------------------------------------------
+
+    def start(self) -> FakeGitHub:
+        install_descriptions()
+        graphql_schema()  # built before the first request, not during it
+        app = Starlette(
+            routes=[
+                Route("/users/{login}", self._user),
+                Route("/user/{account_id:int}", self._user_by_id),
+                Route("/users/{login}/repos", self._user_repos),
+                Route("/repos/{owner}/{repo}", self._repo),
+                Route("/graphql", self._graphql, methods=["POST"]),
+            ],
+        )
+        app.add_middleware(_Gate, fake=self)  # type: ignore[arg-type]
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fake GitHub did not start")
+            time.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+        if self._thread:
+            self._thread.join(10)
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": str(HOURLY_QUOTA),
+            "x-ratelimit-remaining": str(self.remaining),
+            "x-ratelimit-reset": str(self.reset_at),
+            "x-ratelimit-used": str(HOURLY_QUOTA - self.remaining),
+            "x-ratelimit-resource": "core",
+        }
+
+    def _json(self, request: Request, payload: Any, validator: OAS30Validator | None) -> Response:
+        if validator is not None:
+            errors = [e.message for e in validator.iter_errors(payload)]
+            if errors:
+                self.violations.append(f"{request.url.path}: {errors[:3]}")
+                return JSONResponse({"message": "fake GitHub broke its schema"}, 500)
+        body = json.dumps(payload).encode()
+        etag = '"' + hashlib.sha1(body).hexdigest() + '"'  # noqa: S324 (an ETag, not security)
+        headers = {**self._headers(), "etag": etag}
+        if request.headers.get("if-none-match") == etag:
+            self.not_modified += 1
+            if "authorization" in request.headers:
+                self.quota_spent -= 1  # GitHub counts a 304 as free for authorized requests
+                self.remaining += 1
+                headers = {**self._headers(), "etag": etag}
+            return Response(status_code=304, headers=headers)
+        return Response(body, headers=headers, media_type="application/json")
+
+    def _not_found(self) -> Response:
+        return JSONResponse(
+            {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
+            404,
+            headers=self._headers(),
+        )
+
+    def _user_payload(self, user: FakeUser) -> dict[str, Any]:
+        example, _ = _documented("/users/{username}")
+        payload = copy.deepcopy(example)
+        payload.update(
+            id=user.id,
+            login=user.login,
+            name=user.name,
+            node_id=user.node_id,
+            public_repos=len(user.repos),
+        )
+        return payload
+
+    async def _user(self, request: Request) -> Response:
+        user = self.by_login(request.path_params["login"])
+        if user is None:
+            return self._not_found()
+        return self._json(request, self._user_payload(user), _documented("/users/{username}")[1])
+
+    async def _user_by_id(self, request: Request) -> Response:
+        user = self.users.get(request.path_params["account_id"])
+        if user is None:
+            return self._not_found()
+        return self._json(request, self._user_payload(user), _documented("/user/{account_id}")[1])
+
+    def _repo_payload(self, user: FakeUser, repo: FakeRepo, path: str) -> dict[str, Any]:
+        example, _ = _documented(path)
+        payload = copy.deepcopy(example[0] if isinstance(example, list) else example)
+        payload.update(
+            id=repo.id,
+            node_id=f"R_{repo.id}",
+            name=repo.name,
+            full_name=f"{user.login}/{repo.name}",
+            fork=repo.fork,
+            stargazers_count=repo.stars,
+            forks_count=repo.forks,
+            # The list's `watchers_count` repeats the stars, as GitHub's does.
+            watchers_count=repo.stars,
+        )
+        payload["owner"] = {**payload["owner"], "login": user.login, "id": user.id}
+        # GitHub's example for one repository lacks `language`, which its schema requires
+        # (nullable), and so do its parent and source; forks here have no upstream.
+        payload.setdefault("language", "Python")
+        for upstream in ("parent", "source", "template_repository"):
+            payload.pop(upstream, None)
+        if "subscribers_count" in payload:
+            payload["subscribers_count"] = repo.watchers
+        return payload
+
+    async def _user_repos(self, request: Request) -> Response:
+        user = self.by_login(request.path_params["login"])
+        if user is None:
+            return self._not_found()
+        per_page = min(100, int(request.query_params.get("per_page", 30)))
+        page = int(request.query_params.get("page", 1))
+        repos = sorted(user.repos, key=lambda r: r.name)
+        pages = max(1, math.ceil(len(repos) / per_page))
+        chunk = repos[(page - 1) * per_page : page * per_page]
+        payload = [self._repo_payload(user, r, "/users/{username}/repos") for r in chunk]
+        response = self._json(request, payload, _documented("/users/{username}/repos")[1])
+        links = []
+        base = f"{self.url}/users/{user.login}/repos?type=owner&per_page={per_page}"
+        if page < pages:
+            links += [f'<{base}&page={page + 1}>; rel="next"', f'<{base}&page={pages}>; rel="last"']
+        if page > 1:
+            links += [f'<{base}&page={page - 1}>; rel="prev"', f'<{base}&page=1>; rel="first"']
+        if links:
+            response.headers["link"] = ", ".join(links)
+        return response
+
+    async def _repo(self, request: Request) -> Response:
+        user = self.by_login(request.path_params["owner"])
+        name = request.path_params["repo"]
+        repo = next((r for r in user.repos if r.name == name), None) if user else None
+        if user is None or repo is None:
+            return self._not_found()
+        payload = self._repo_payload(user, repo, "/repos/{owner}/{repo}")
+        return self._json(request, payload, _documented("/repos/{owner}/{repo}")[1])
+
+    async def _graphql(self, request: Request) -> Response:
+        if "authorization" not in request.headers:
+            return JSONResponse({"message": "This endpoint requires you to be authenticated."}, 401)
+        body = await request.json()
+        query, variables = body["query"], body.get("variables") or {}
+        self.graphql_documents.append(query)
+        try:
+            document = graphql.parse(query)
+        except graphql.GraphQLError as error:
+            self.violations.append(f"graphql: {error.message}")
+            return JSONResponse({"errors": [{"message": error.message}]}, headers=self._headers())
+        errors = graphql.validate(graphql_schema(), document)
+        if errors:
+            self.violations.extend(f"graphql: {e.message}" for e in errors)
+            return JSONResponse(
+                {"errors": [{"message": e.message} for e in errors]}, headers=self._headers()
+            )
+        result = graphql.execute(
+            graphql_schema(), document, root_value=self._graphql_root(), variable_values=variables
+        )
+        if asyncio.iscoroutine(result) or hasattr(result, "__await__"):
+            result = await result  # type: ignore[misc]
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [{"message": e.message} for e in result.errors]
+        return JSONResponse(payload, headers={**self._headers(), "x-ratelimit-resource": "graphql"})
+
+    def _graphql_root(self) -> dict[str, Any]:
+        def user_node(user: FakeUser) -> dict[str, Any]:
+            def repositories(
+                _: Any, first: int, after: str | None = None, **__: Any
+            ) -> dict[str, Any]:
+                repos = sorted(user.repos, key=lambda r: r.name)
+                start = int(after) if after else 0
+                chunk = repos[start : start + first]
+                end = start + len(chunk)
+                return {
+                    "pageInfo": {"hasNextPage": end < len(repos), "endCursor": str(end)},
+                    "nodes": [
+                        {
+                            "databaseId": r.id,
+                            "nameWithOwner": f"{user.login}/{r.name}",
+                            "stargazerCount": r.stars,
+                            "forkCount": r.forks,
+                            "watchers": {"totalCount": r.watchers},
+                        }
+                        for r in chunk
+                    ],
+                }
+
+            return {
+                "__typename": "User",
+                "databaseId": user.id,
+                "login": user.login,
+                "name": user.name,
+                "repositories": repositories,
+            }
+
+        def node(_: Any, id: str) -> dict[str, Any] | None:
+            user = next((u for u in self.users.values() if u.node_id == id), None)
+            return user_node(user) if user else None
+
+        def user(_: Any, login: str) -> dict[str, Any] | None:
+            found = self.by_login(login)
+            return user_node(found) if found else None
+
+        return {"node": node, "user": user}
+
+
+class _Gate:
+    """Counts every request, spends quota, injects latency and failures, and answers 403
+    once the hour's quota is spent, with GitHub's headers."""
+
+    def __init__(self, app: Any, fake: FakeGitHub) -> None:
+        self.app = app
+        self.fake = fake
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        fake = self.fake
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if fake.latency:
+            await asyncio.sleep(fake.latency)
+        with fake._lock:
+            fake.requests += 1
+            failure = next((f for f in fake.failures if f.path_part in scope["path"]), None)
+            if failure:
+                failure.times -= 1
+                if failure.times <= 0:
+                    fake.failures.remove(failure)
+            limited = fake.remaining <= 0
+            if not limited and not failure:
+                fake.remaining -= 1
+                fake.quota_spent += 1
+        if limited:
+            response: Response = JSONResponse(
+                {
+                    "message": "API rate limit exceeded",
+                    "documentation_url": "https://docs.github.com",
+                },
+                403,
+                headers=fake._headers(),
+            )
+        elif failure:
+            response = JSONResponse(
+                {"message": f"fake failure {failure.status}"},
+                failure.status,
+                headers={**fake._headers(), **failure.headers},
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)

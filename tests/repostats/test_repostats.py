@@ -1,0 +1,319 @@
+"""Repo stats against a local fake GitHub (a real HTTP server), through the real client."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from imagehub.accounts import service as accounts
+from imagehub.accounts.models import Role
+from imagehub.config import Settings
+from imagehub.db import async_session_scope, create_sync_engine
+from imagehub.repostats import service
+from imagehub.repostats.models import Stat
+from imagehub.repostats.tasks import run_scan
+from tests.conftest import assert_error, make_settings, register, service_unavailable
+from tests.repostats.fake_github import FakeGitHub
+
+TOKEN = "ghp_" + "t" * 36
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    if shutil.which("npm") is None:
+        service_unavailable("npm (to install GitHub's published descriptions)", "not found")
+    try:
+        fake = FakeGitHub().start()
+    except subprocess.CalledProcessError as error:
+        service_unavailable("the npm registry", error.stderr.decode(errors="replace")[-300:])
+    yield fake
+    fake.stop()
+    assert fake.violations == [], fake.violations
+
+
+@pytest.fixture(params=["graphql", "rest"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, clean_database: str, github: FakeGitHub, mode: str) -> Settings:
+    return make_settings(
+        tmp_path,
+        database_url=clean_database,
+        broker_url="memory://",
+        github_api_url=github.url,
+        github_token=TOKEN,
+        github_mode=mode,
+    )
+
+
+def scan(settings: Settings, **options: Any) -> service.ScanReport:
+    return run_scan(settings, due_now=False, **options)
+
+
+def stats_rows(settings: Settings) -> list[tuple[int, date, int, int, int]]:
+    engine = create_sync_engine(settings.effective_database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(Stat.repo_id, Stat.date, Stat.stargazers, Stat.forks, Stat.watchers)
+            .order_by(Stat.repo_id)
+        ).all()  # fmt: skip
+    engine.dispose()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def admin_headers(client: httpx.AsyncClient, app: FastAPI) -> dict[str, str]:
+    account = await register(client)
+    async with async_session_scope(app.state.services.sessionmaker) as session:
+        await accounts.change_role(session, account["user"]["email"], Role.ADMIN)
+    return dict(account["headers"])
+
+
+async def track(client: httpx.AsyncClient, headers: dict[str, str], login: str) -> dict[str, Any]:
+    response = await client.post("/v1/users", json={"login": login}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_track_scan_and_serve_seed_003_shape(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    github.add_user(1428904, "allien", repos=3, name="Allien Delon")
+    admin = await admin_headers(client, app)
+    user = await track(client, admin, "Allien")  # any case: GitHub's logins are not
+    assert (user["id"], user["login"], user["scanned_on"]) == (1428904, "allien", None)
+
+    report = await asyncio.to_thread(scan, settings)
+    assert (report.scanned, report.repositories, report.failed) == (1, 3, [])
+
+    response = await client.get("/v1/users/1428904/stats", headers=admin)
+    assert response.status_code == 200, response.text
+    today = datetime.now(UTC).date().isoformat()
+    assert response.json() == {
+        "user": {"id": 1428904, "login": "allien", "name": "Allien Delon"},
+        "stats": [
+            {"repo_id": 1428904000 + n, "date": today, "stargazers": 10 + n, "forks": n % 7,
+             "watchers": 2 + n % 5}
+            for n in range(3)
+        ],
+    }  # fmt: skip
+    listed = (await client.get("/v1/users", headers=admin)).json()
+    assert [(u["id"], u["scanned_on"]) for u in listed] == [(1428904, today)]
+
+
+async def test_a_second_scan_the_same_day_updates_the_row(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    fake_user = github.add_user(7, "octo", repos=2)
+    await track(client, await admin_headers(client, app), "octo")
+    await asyncio.to_thread(scan, settings)
+    fake_user.repos[0].stars = 99
+    fake_user.repos[1].watchers = 42
+    await asyncio.to_thread(scan, settings)
+    rows = stats_rows(settings)
+    assert len(rows) == 2  # (repo_id, date) unique: updated, not duplicated
+    assert rows[0][2] == 99
+    assert rows[1][4] == 42
+
+
+async def test_pages_renames_and_forks(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI, mode: str
+) -> None:
+    big = github.add_user(11, "big", repos=250)
+    big.repos[3].fork = True  # forks they own count too
+    await track(client, await admin_headers(client, app), "big")
+    before = github.requests
+    report = await asyncio.to_thread(scan, settings)
+    assert report.repositories == 250
+    sent = github.requests - before
+    # GraphQL: 3 pages of 100. REST: 3 list pages (Link) + one request per repository.
+    assert sent == (3 if mode == "graphql" else 3 + 250)
+    big.login = "renamed-big"
+    report = await asyncio.to_thread(scan, settings)
+    assert (report.scanned, report.failed) == (1, [])
+    listed = (await client.get("/v1/users/11", headers=await admin_headers(client, app))).json()
+    assert listed["login"] == "renamed-big"
+
+
+async def test_watchers_are_the_real_watcher_count(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    fake_user = github.add_user(5, "w", repos=1)
+    fake_user.repos[0].stars, fake_user.repos[0].watchers = 500, 3
+    await track(client, await admin_headers(client, app), "w")
+    await asyncio.to_thread(scan, settings)
+    assert stats_rows(settings)[0][2:] == (500, 0, 3)
+
+
+async def test_rest_second_scan_of_unchanged_repositories_is_nearly_free(
+    tmp_path: Path, clean_database: str, github: FakeGitHub, client: httpx.AsyncClient,
+    app: FastAPI,
+) -> None:  # fmt: skip
+    for n in range(5):
+        github.add_user(100 + n, f"user{n}", repos=30)
+    rest = make_settings(
+        tmp_path, database_url=clean_database, github_api_url=github.url,
+        github_token=TOKEN, github_mode="rest",
+    )  # fmt: skip
+    admin = await admin_headers(client, app)
+    for n in range(5):
+        await track(client, admin, f"user{n}")
+    spent = github.quota_spent
+    await asyncio.to_thread(scan, rest)
+    first = github.quota_spent - spent
+    spent = github.quota_spent
+    report = await asyncio.to_thread(scan, rest)
+    second = github.quota_spent - spent
+    assert first == 5 * (1 + 30)
+    assert report.not_modified == 5 * 30
+    assert second <= first * 0.05  # only the list pages: 5 of 155
+
+
+async def test_unauthenticated_304s_still_cost_quota(
+    tmp_path: Path, clean_database: str, github: FakeGitHub, client: httpx.AsyncClient,
+    app: FastAPI,
+) -> None:  # fmt: skip
+    github.add_user(300, "anon", repos=4)
+    anonymous = make_settings(
+        tmp_path, database_url=clean_database, github_api_url=github.url, github_mode="rest"
+    )
+    await track(client, await admin_headers(client, app), "anon")
+    await asyncio.to_thread(scan, anonymous)
+    spent = github.quota_spent
+    report = await asyncio.to_thread(scan, anonymous)
+    assert report.not_modified == 4
+    assert github.quota_spent - spent == 5  # GitHub charges anonymous 304s
+
+
+async def test_server_errors_are_retried_and_one_failing_user_stops_no_one(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI, mode: str
+) -> None:
+    for n in range(3):
+        github.add_user(200 + n, f"u{n}", repos=2)
+    admin = await admin_headers(client, app)
+    for n in range(3):
+        await track(client, admin, f"u{n}")
+    path = "/graphql" if mode == "graphql" else "/users/u0/repos"
+    github.fail(path, 502, times=2)  # retried with backoff
+    report = await asyncio.to_thread(scan, settings)
+    assert (report.scanned, report.failed) == (3, [])
+
+    github.fail("/users/u1/repos" if mode == "rest" else "/graphql", 500, times=100)
+    report = await asyncio.to_thread(scan, settings, user_ids=[200, 201, 202])
+    if mode == "rest":
+        assert report.scanned == 2
+        assert len(report.failed) == 1
+        assert "u1" in report.failed[0]
+    github.failures.clear()
+    # Due again (the failed user never reached today): the next run finishes the day.
+    due = await asyncio.to_thread(run_scan, settings, due_now=True)
+    assert due.failed == []
+
+
+async def test_a_spent_rate_limit_ends_the_run_and_the_next_finishes_the_day(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    for n in range(4):
+        github.add_user(400 + n, f"r{n}", repos=1)
+    admin = await admin_headers(client, app)
+    for n in range(4):
+        await track(client, admin, f"r{n}")
+    github.remaining = 0
+    report = await asyncio.to_thread(run_scan, settings, due_now=True)
+    assert report.scanned == 0
+    assert report.rate_limited_until is not None
+    assert report.deferred == 4
+    assert stats_rows(settings) == []  # nothing half-written
+    github.remaining = 5000  # the hour has turned
+    report = await asyncio.to_thread(run_scan, settings, due_now=True)
+    assert report.scanned == 4
+    assert len(stats_rows(settings)) == 4
+
+
+async def test_short_secondary_limits_are_waited_out(
+    settings: Settings, github: FakeGitHub, client: httpx.AsyncClient, app: FastAPI, mode: str
+) -> None:
+    github.add_user(500, "slow", repos=1)
+    await track(client, await admin_headers(client, app), "slow")
+    github.fail(
+        "/graphql" if mode == "graphql" else "/repos/slow", 429, times=1, **{"retry-after": "1"}
+    )
+    report = await asyncio.to_thread(scan, settings)
+    assert (report.scanned, report.failed) == (1, [])
+
+
+def test_due_day_follows_the_scan_time() -> None:
+    at = time(3, 0)
+    assert service.due_before(datetime(2026, 5, 2, 2, 59, tzinfo=UTC), at) == date(2026, 5, 1)
+    assert service.due_before(datetime(2026, 5, 2, 3, 0, tzinfo=UTC), at) == date(2026, 5, 2)
+
+
+async def test_tracking_rules_and_bad_input(
+    client: httpx.AsyncClient, app: FastAPI, github: FakeGitHub, settings: Settings
+) -> None:
+    github.add_user(9, "known", repos=1)
+    user = (await register(client))["headers"]
+    admin = await admin_headers(client, app)
+    assert_error(await client.post("/v1/users", json={"login": "known"}), 401)
+    assert_error(await client.post("/v1/users", json={"login": "known"}, headers=user), 403)
+    assert_error(await client.post("/v1/users", json={"login": "nobody"}, headers=admin), 404)
+    for bad in ({"login": ""}, {"login": "a" * 40}, {"login": "../x"}, {}, {"login": "x", "y": 1}):
+        assert_error(await client.post("/v1/users", json=bad, headers=admin), 400)
+    await track(client, admin, "known")
+    assert_error(await client.post("/v1/users", json={"login": "KNOWN"}, headers=admin), 409)
+
+    assert_error(await client.get("/v1/users/9/stats"), 401)
+    stats = "/v1/users/9/stats"
+    for query in ("?date_from=2026-13-01", "?date_to=yesterday",
+                  "?date_from=2026-05-02&date_to=2026-05-01",
+                  "?date_from=2020-01-01&date_to=2026-01-01"):  # fmt: skip
+        assert_error(await client.get(stats + query, headers=user), 400)
+    assert_error(await client.get("/v1/users/8/stats", headers=user), 404)
+    assert_error(await client.get("/v1/users/abc", headers=user), 400)
+    assert (await client.get(stats, headers=user)).json()["stats"] == []
+
+    await asyncio.to_thread(scan, settings)
+    assert_error(await client.delete("/v1/users/9", headers=user), 403)
+    assert (await client.delete("/v1/users/9", headers=admin)).status_code == 204
+    assert_error(await client.delete("/v1/users/9", headers=admin), 404)
+    assert stats_rows(settings) == []  # repositories and stats went with the user
+    assert_error(await client.post("/v1/scan", headers=user), 403)
+    assert (await client.post("/v1/scan", headers=admin)).status_code == 202
+
+
+async def test_stats_date_range_is_inclusive(
+    client: httpx.AsyncClient, app: FastAPI, github: FakeGitHub, settings: Settings
+) -> None:
+    github.add_user(12, "dated", repos=1)
+    admin = await admin_headers(client, app)
+    await track(client, admin, "dated")
+    await asyncio.to_thread(scan, settings)
+    engine = create_sync_engine(settings.effective_database_url)
+    today = datetime.now(UTC).date()
+    with engine.begin() as connection:  # earlier days, as past daily scans left them
+        for back in (1, 40):
+            connection.execute(
+                sa.insert(Stat).values(repo_id=12000, date=today - timedelta(days=back),
+                                       stargazers=1, forks=1, watchers=1)
+            )  # fmt: skip
+    engine.dispose()
+    default = (await client.get("/v1/users/12/stats", headers=admin)).json()["stats"]
+    assert [row["date"] for row in default] == [
+        (today - timedelta(days=1)).isoformat(),
+        today.isoformat(),
+    ]
+    day = (today - timedelta(days=40)).isoformat()
+    exact = await client.get(f"/v1/users/12/stats?date_from={day}&date_to={day}", headers=admin)
+    assert [row["date"] for row in exact.json()["stats"]] == [day]
