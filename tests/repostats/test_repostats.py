@@ -273,6 +273,8 @@ async def test_tracking_rules_and_bad_input(
         assert_error(await client.post("/v1/users", json=bad, headers=admin), 400)
     await track(client, admin, "known")
     assert_error(await client.post("/v1/users", json={"login": "KNOWN"}, headers=admin), 409)
+    github.fail("/users/other", 503, times=10)  # GitHub down: a clear 503, nothing stored
+    assert_error(await client.post("/v1/users", json={"login": "other"}, headers=admin), 503)
 
     assert_error(await client.get("/v1/users/9/stats"), 401)
     stats = "/v1/users/9/stats"

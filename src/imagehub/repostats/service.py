@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from imagehub.db import async_session_scope, utcnow
-from imagehub.errors import Conflict, InvalidInput, NotFound
+from imagehub.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from imagehub.repostats import repository
 from imagehub.repostats.github import Account, GitHub, GitHubError, RateLimited
 from imagehub.repostats.models import GithubUser, Stat
@@ -26,6 +26,10 @@ CLAIM_SECONDS = 15 * 60
 
 class GithubUserNotFound(NotFound):
     name = "GitHub user not found"
+
+
+class GitHubUnavailable(ServiceUnavailable):
+    name = "GitHub unavailable"
 
 
 def utc_today() -> date:
@@ -43,7 +47,10 @@ def due_before(now: datetime, scan_at: time) -> date:
 
 
 async def track(session: AsyncSession, github: GitHub, login: str) -> GithubUser:
-    account = await github.account(login)
+    try:
+        account = await github.account(login)
+    except GitHubError as error:  # down, or our quota spent: say so, not a 500
+        raise GitHubUnavailable(str(error)) from error
     if account is None:
         raise GithubUserNotFound(f"GitHub has no user {login!r}")
     user = await repository.add_user(session, account, utcnow())
