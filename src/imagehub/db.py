@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import DateTime, Dialect, MetaData, Table, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event
 from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,6 +45,10 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -10,17 +10,13 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     String,
     UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, UTCDateTime, utcnow
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from imagehub.db import Base, BigId, UTCDateTime, utcnow
 
 
 class Status(StrEnum):

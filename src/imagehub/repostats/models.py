@@ -7,12 +7,10 @@ GitHub's own numeric ids (a renamed login or repository is followed, not duplica
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, UTCDateTime, utcnow
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from imagehub.db import Base, BigId, UTCDateTime, utcnow
 
 
 class GithubUser(Base):

@@ -118,10 +118,12 @@ async def save_scan(
     if not repos:
         return
     insert = dialect_insert(session)
+    # In id order, so concurrent scans lock rows in the same order.
+    ordered = sorted(repos, key=lambda r: r.id)
     repo_rows = [
         {"id": r.id, "user_id": account.id, "full_name": r.full_name, "etag": r.etag,
          "stargazers": r.stargazers, "forks": r.forks, "watchers": r.watchers}
-        for r in sorted(repos, key=lambda r: r.id)
+        for r in ordered
     ]  # fmt: skip
     upsert_repo = insert(REPOS)
     await session.execute(
@@ -137,7 +139,7 @@ async def save_scan(
     stat_rows = [
         {"repo_id": r.id, "date": day, "stargazers": r.stargazers, "forks": r.forks,
          "watchers": r.watchers}
-        for r in sorted(repos, key=lambda r: r.id)
+        for r in ordered
     ]  # fmt: skip
     upsert_stat = insert(STATS)
     await session.execute(
