@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     github_mode: Literal["auto", "graphql", "rest"] = "auto"
     # When the daily scan starts (UTC, HH:MM); beat resumes it until every user is done.
     github_scan_at: time = time(3, 0)
+    # How often beat looks for users still due: the day's scan starts at most this long
+    # after github_scan_at, and one cut short (rate limit, failures) resumes on this beat.
+    github_scan_check_seconds: int = Field(300, ge=1, le=3600)
     # Ceilings under GitHub's secondary limits (REST 900 points a minute, GraphQL 2,000,
     # 100 requests in flight).
     github_concurrency: int = Field(8, ge=1, le=100)

@@ -34,7 +34,6 @@ TASK_MODULES = [
 ]
 HEARTBEAT_SECONDS = 60.0
 HOURLY = 3600.0
-SCAN_CHECK_SECONDS = 300.0
 
 celery_app = Celery("imagehub")
 _configured_with: Settings | None = None
@@ -86,7 +85,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         },
         # Starts the day's scan at IMAGEHUB_GITHUB_SCAN_AT and resumes one cut short (rate
         # limit, a failing user, a worker that died) from what is stored.
-        "repostats.scan_due": {"task": "repostats.scan_due", "schedule": SCAN_CHECK_SECONDS},
+        "repostats.scan_due": {
+            "task": "repostats.scan_due",
+            "schedule": float(settings.github_scan_check_seconds),
+        },
     }
 
 

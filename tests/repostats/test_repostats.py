@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,26 +16,19 @@ from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
 from imagehub.config import Settings
 from imagehub.db import async_session_scope, create_sync_engine
+from imagehub.repostats import github as github_client
 from imagehub.repostats import service
-from imagehub.repostats.models import Stat
+from imagehub.repostats.models import GithubUser, Stat
 from imagehub.repostats.tasks import run_scan
-from tests.conftest import assert_error, make_settings, register, service_unavailable
+from tests.conftest import assert_error, make_settings, register
+from tests.repostats.conftest import TOKEN
 from tests.repostats.fake_github import FakeGitHub
 
-TOKEN = "ghp_" + "t" * 36
 
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    if shutil.which("npm") is None:
-        service_unavailable("npm (to install GitHub's published descriptions)", "not found")
-    try:
-        fake = FakeGitHub().start()
-    except subprocess.CalledProcessError as error:
-        service_unavailable("the npm registry", error.stderr.decode(errors="replace")[-300:])
-    yield fake
-    fake.stop()
-    assert fake.violations == [], fake.violations
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real schedule (0.5 s doubling, four retries) is 7.5 s per failing request."""
+    monkeypatch.setattr(github_client, "BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture(params=["graphql", "rest"])
@@ -55,11 +45,39 @@ def settings(tmp_path: Path, clean_database: str, github: FakeGitHub, mode: str)
         github_api_url=github.url,
         github_token=TOKEN,
         github_mode=mode,
+        # Pacing has its own test; here it would only stretch 250-repository scans.
+        github_rest_per_minute=60_000,
+        github_graphql_per_minute=60_000,
     )
 
 
 def scan(settings: Settings, **options: Any) -> service.ScanReport:
     return run_scan(settings, due_now=False, **options)
+
+
+def retry_times(settings: Settings) -> dict[str, datetime | None]:
+    engine = create_sync_engine(settings.effective_database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(GithubUser.login, GithubUser.scan_retry_at)).all()
+    engine.dispose()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def a_day_passes(settings: Settings) -> None:
+    """Every user's last scan was yesterday's: due again."""
+    engine = create_sync_engine(settings.effective_database_url)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    with engine.begin() as connection:
+        connection.execute(sa.update(GithubUser).values(scanned_on=yesterday))
+    engine.dispose()
+
+
+def time_passes(settings: Settings) -> None:
+    """Every retry time is reached (an hour later, or GitHub's reset)."""
+    engine = create_sync_engine(settings.effective_database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.update(GithubUser).values(scan_retry_at=None))
+    engine.dispose()
 
 
 def stats_rows(settings: Settings) -> list[tuple[int, date, int, int, int]]:
@@ -111,6 +129,14 @@ async def test_track_scan_and_serve_seed_003_shape(
     }  # fmt: skip
     listed = (await client.get("/v1/users", headers=admin)).json()
     assert [(u["id"], u["scanned_on"]) for u in listed] == [(1428904, today)]
+    # What the stats' repo_id values stand for, with the latest counts.
+    repos = (await client.get("/v1/users/1428904/repos", headers=admin)).json()
+    assert repos == [
+        {"id": 1428904000 + n, "full_name": f"allien/repo-{n:04d}", "stargazers": 10 + n,
+         "forks": n % 7, "watchers": 2 + n % 5}
+        for n in range(3)
+    ]  # fmt: skip
+    assert_error(await client.get("/v1/users/999/repos", headers=admin), 404)
 
 
 async def test_a_second_scan_the_same_day_updates_the_row(
@@ -165,7 +191,7 @@ async def test_rest_second_scan_of_unchanged_repositories_is_nearly_free(
         github.add_user(100 + n, f"user{n}", repos=30)
     rest = make_settings(
         tmp_path, database_url=clean_database, github_api_url=github.url,
-        github_token=TOKEN, github_mode="rest",
+        github_token=TOKEN, github_mode="rest", github_rest_per_minute=60_000,
     )  # fmt: skip
     admin = await admin_headers(client, app)
     for n in range(5):
@@ -187,8 +213,9 @@ async def test_unauthenticated_304s_still_cost_quota(
 ) -> None:  # fmt: skip
     github.add_user(300, "anon", repos=4)
     anonymous = make_settings(
-        tmp_path, database_url=clean_database, github_api_url=github.url, github_mode="rest"
-    )
+        tmp_path, database_url=clean_database, github_api_url=github.url, github_mode="rest",
+        github_rest_per_minute=60_000,
+    )  # fmt: skip
     await track(client, await admin_headers(client, app), "anon")
     await asyncio.to_thread(scan, anonymous)
     spent = github.quota_spent
@@ -210,16 +237,25 @@ async def test_server_errors_are_retried_and_one_failing_user_stops_no_one(
     report = await asyncio.to_thread(scan, settings)
     assert (report.scanned, report.failed) == (3, [])
 
+    a_day_passes(settings)
     github.fail("/users/u1/repos" if mode == "rest" else "/graphql", 500, times=100)
-    report = await asyncio.to_thread(scan, settings, user_ids=[200, 201, 202])
+    report = await asyncio.to_thread(run_scan, settings, due_now=True)
     if mode == "rest":
         assert report.scanned == 2
         assert len(report.failed) == 1
         assert "u1" in report.failed[0]
     github.failures.clear()
-    # Due again (the failed user never reached today): the next run finishes the day.
+    # The failed user waits an hour, so a broken account does not cost a request per beat...
+    failed = {login for login, at in retry_times(settings).items() if at is not None}
+    assert failed == ({"u1"} if mode == "rest" else {"u0", "u1", "u2"})
+    requests = github.requests
     due = await asyncio.to_thread(run_scan, settings, due_now=True)
-    assert due.failed == []
+    assert (due.scanned, github.requests) == (0, requests)
+    # ...and an hour later the next run finishes the day.
+    time_passes(settings)
+    due = await asyncio.to_thread(run_scan, settings, due_now=True)
+    assert (due.scanned, due.failed) == (len(failed), [])
+    assert retry_times(settings) == {"u0": None, "u1": None, "u2": None}
 
 
 async def test_a_spent_rate_limit_ends_the_run_and_the_next_finishes_the_day(
@@ -236,7 +272,16 @@ async def test_a_spent_rate_limit_ends_the_run_and_the_next_finishes_the_day(
     assert report.rate_limited_until is not None
     assert report.deferred == 4
     assert stats_rows(settings) == []  # nothing half-written
+    # Everyone left waits for GitHub's reset: beat's next looks do not probe GitHub.
+    reset = datetime.fromtimestamp(github.reset_at, UTC)
+    for waits_until in retry_times(settings).values():
+        assert waits_until is not None
+        assert abs((waits_until - reset).total_seconds()) < 5
+    requests = github.requests
+    report = await asyncio.to_thread(run_scan, settings, due_now=True)
+    assert (report.scanned, github.requests) == (0, requests)
     github.remaining = 5000  # the hour has turned
+    time_passes(settings)
     report = await asyncio.to_thread(run_scan, settings, due_now=True)
     assert report.scanned == 4
     assert len(stats_rows(settings)) == 4
@@ -252,6 +297,24 @@ async def test_short_secondary_limits_are_waited_out(
     )
     report = await asyncio.to_thread(scan, settings)
     assert (report.scanned, report.failed) == (1, [])
+
+
+async def test_requests_per_minute_stay_under_the_ceiling(
+    tmp_path: Path, github: FakeGitHub
+) -> None:
+    """1,200 a minute is 20 a second with a burst of 20 (a bucket holding a minute's worth
+    would send all 60 at once, and a minute's worth more in the same minute)."""
+    github.add_user(1, "paced", repos=0)
+    settings = make_settings(
+        tmp_path, github_api_url=github.url, github_token=TOKEN, github_mode="rest",
+        github_rest_per_minute=1200,
+    )  # fmt: skip
+    async with github_client.GitHub(settings) as client:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(client.account("paced") for _ in range(60)))
+        elapsed = asyncio.get_running_loop().time() - started
+    assert github.requests == 60
+    assert elapsed >= 1.5  # 40 after the burst at 20 a second: ~2 s (all at once before)
 
 
 def test_due_day_follows_the_scan_time() -> None:

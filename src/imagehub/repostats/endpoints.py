@@ -12,6 +12,7 @@ from imagehub.repostats import service
 from imagehub.repostats.github import GitHub
 from imagehub.repostats.schemas import (
     GithubUserOut,
+    RepoOut,
     ScanAccepted,
     StatOut,
     StatsOut,
@@ -55,6 +56,14 @@ async def untrack_user(user_id: int, _: AdminUser, session: SessionDep) -> Respo
     """Stop tracking; the user's repositories and stats go too."""
     await service.untrack(session, user_id)
     return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/repos", response_model=list[RepoOut])
+async def user_repos(user_id: int, _: CurrentUser, session: SessionDep) -> list[RepoOut]:
+    """The user's repositories with their latest counts, by name: what the stats' repo_id
+    values stand for."""
+    repos = await service.repos(session, user_id)
+    return [RepoOut.model_validate(repo) for repo in repos]
 
 
 @router.get("/users/{user_id}/stats", response_model=StatsOut)

@@ -140,8 +140,11 @@ class GitHub:
             if self.mode == "graphql"
             else settings.github_rest_per_minute
         )
-        # A leaky bucket holding a minute's worth: never more than that in any minute.
-        self._pace = AsyncLimiter(per_minute, 60)
+        # A leaky bucket holding one second's worth: a bucket of a minute's worth would let a
+        # full burst and then a minute's flow through in the first minute (twice the
+        # ceiling); this way no minute sees more than per_minute plus one second's share.
+        burst = max(1.0, per_minute / 60)
+        self._pace = AsyncLimiter(burst, burst * 60 / per_minute)
         self.usage = Usage()
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

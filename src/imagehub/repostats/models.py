@@ -28,6 +28,9 @@ class GithubUser(Base):
     scan_error: Mapped[str | None] = mapped_column(String(500))
     # A scanner's lease on this user, so overlapping scans never do the same user twice.
     scan_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The daily scan leaves this user alone until then: GitHub's rate-limit reset, or a
+    # while after a failure (a deleted account must not cost a request every few minutes).
+    scan_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Repo(Base):

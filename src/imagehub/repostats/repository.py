@@ -44,6 +44,11 @@ async def delete_user(session: AsyncSession, user_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def repos_of(session: AsyncSession, user_id: int) -> list[Repo]:
+    query = select(Repo).where(Repo.user_id == user_id).order_by(Repo.full_name)
+    return list(await session.scalars(query))
+
+
 async def stats_of(
     session: AsyncSession, user_id: int, date_from: date, date_to: date
 ) -> list[Stat]:
@@ -60,13 +65,15 @@ async def stats_of(
 
 
 async def due_users(
-    session: AsyncSession, due_before: date | None, user_ids: Sequence[int] | None
+    session: AsyncSession, due_before: date | None, user_ids: Sequence[int] | None, now: datetime
 ) -> list[GithubUser]:
-    """Users whose last complete scan is older than `due_before` (None: every user)."""
+    """Users whose last complete scan is older than `due_before` and who are not waiting
+    for a retry time (None: every user, as asked for, whatever their last scan)."""
     query = select(GithubUser).order_by(GithubUser.id)
     if due_before is not None:
         query = query.where(
-            or_(GithubUser.scanned_on.is_(None), GithubUser.scanned_on < due_before)
+            or_(GithubUser.scanned_on.is_(None), GithubUser.scanned_on < due_before),
+            or_(GithubUser.scan_retry_at.is_(None), GithubUser.scan_retry_at <= now),
         )
     if user_ids is not None:
         query = query.where(GithubUser.id.in_(user_ids))
@@ -86,12 +93,22 @@ async def claim(session: AsyncSession, user_id: int, now: datetime, stale: datet
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def release(session: AsyncSession, user_id: int, error: str | None) -> None:
+async def release(
+    session: AsyncSession, user_id: int, error: str | None, retry_at: datetime | None
+) -> None:
     await session.execute(
         update(GithubUser)
         .where(GithubUser.id == user_id)
-        .values(scan_claimed_at=None, scan_error=error)
+        .values(scan_claimed_at=None, scan_error=error, scan_retry_at=retry_at)
     )
+
+
+async def defer(session: AsyncSession, user_ids: Sequence[int], until: datetime) -> None:
+    """Users a spent rate limit kept from their scan wait for its reset."""
+    if user_ids:
+        await session.execute(
+            update(GithubUser).where(GithubUser.id.in_(user_ids)).values(scan_retry_at=until)
+        )
 
 
 async def known_repos(session: AsyncSession, user_id: int) -> dict[int, RepoCounts]:
@@ -113,7 +130,7 @@ async def save_scan(
         update(GithubUser)
         .where(GithubUser.id == account.id)
         .values(login=account.login, name=account.name, scanned_on=day, scan_error=None,
-                scan_claimed_at=None)
+                scan_claimed_at=None, scan_retry_at=None)
     )  # fmt: skip
     if not repos:
         return

@@ -21,12 +21,24 @@ class GithubUserOut(BaseModel):
     tracked_at: UtcDateTime
     scanned_on: date | None
     scan_error: str | None
+    # The daily scan leaves the user until then (a rate limit's reset, or after a failure).
+    scan_retry_at: UtcDateTime | None
 
 
 class StatsUserOut(BaseModel):
     id: int
     login: str
     name: str | None
+
+
+class RepoOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    full_name: str
+    stargazers: int
+    forks: int
+    watchers: int
 
 
 class StatOut(BaseModel):

@@ -14,7 +14,7 @@ from imagehub.db import async_session_scope, utcnow
 from imagehub.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from imagehub.repostats import repository
 from imagehub.repostats.github import Account, GitHub, GitHubError, RateLimited
-from imagehub.repostats.models import GithubUser, Stat
+from imagehub.repostats.models import GithubUser, Repo, Stat
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ SCAN_USERS = "repostats.scan_users"
 DEFAULT_DAYS = 30
 # A scanner that died holding a user lets go of it after this long.
 CLAIM_SECONDS = 15 * 60
+# A user whose scan failed waits this long before the daily scan tries them again.
+FAILED_RETRY_SECONDS = 60 * 60
 
 
 class GithubUserNotFound(NotFound):
@@ -91,6 +93,11 @@ def date_range(
     return start, end
 
 
+async def repos(session: AsyncSession, user_id: int) -> list[Repo]:
+    await get_user(session, user_id)
+    return await repository.repos_of(session, user_id)
+
+
 async def stats(
     session: AsyncSession, user_id: int, start: date, end: date
 ) -> tuple[GithubUser, list[Stat]]:
@@ -126,13 +133,16 @@ async def scan(
 
     Each user is read whole, then written in one transaction, so a scan that dies half-way
     leaves complete rows only, and the next run takes the users not yet done. One failing
-    user is logged and kept for the next run; a spent rate limit stops the run (the rest
-    stay due for beat's next look after the reset).
+    user is logged and tried again an hour later; a spent rate limit stops the run, and the
+    users it left wait for the reset, when beat's next look takes them (stored in the
+    database rather than as a broker message with an ETA: a delayed message outliving the
+    broker's visibility timeout is delivered again, and beat looks every few minutes anyway).
     """
     async with sessions() as session:
-        users = await repository.due_users(session, due, user_ids)
+        users = await repository.due_users(session, due, user_ids, utcnow())
     report = ScanReport()
     gate = asyncio.Semaphore(users_in_flight)
+    deferred: list[int] = []
     done = 0
 
     async def scan_one(user: GithubUser) -> None:
@@ -140,10 +150,13 @@ async def scan(
         async with gate:
             if report.rate_limited_until is not None:
                 report.deferred += 1
+                deferred.append(user.id)
                 return
             outcome = await _scan_user(sessions, github, user)
         if isinstance(outcome, RateLimited):
-            report.rate_limited_until = outcome.until
+            report.rate_limited_until = max(
+                outcome.until, report.rate_limited_until or outcome.until
+            )
             report.deferred += 1
         elif isinstance(outcome, str):
             report.failed.append(f"{user.login}: {outcome}")
@@ -159,6 +172,8 @@ async def scan(
     await asyncio.gather(*(scan_one(user) for user in users))
     report.requests, report.not_modified = github.usage.requests, github.usage.not_modified
     if report.rate_limited_until:
+        async with async_session_scope(sessions) as session:
+            await repository.defer(session, deferred, report.rate_limited_until)
         log.warning(
             "GitHub rate limit spent; %d user(s) left for after %s",
             report.deferred,
@@ -187,19 +202,24 @@ async def _scan_user(
             await repository.save_scan(session, current, repos, utc_today())
         return len(repos)
     except RateLimited as limited:
-        await _release(sessions, user.id, str(limited))
+        await _release(sessions, user.id, str(limited), retry_at=limited.until)
         return limited
     except GitHubError as error:
         log.warning("scanning GitHub user %s failed: %s", user.login, error)
-        await _release(sessions, user.id, str(error)[:500])
+        retry_at = utcnow() + timedelta(seconds=FAILED_RETRY_SECONDS)
+        await _release(sessions, user.id, str(error)[:500], retry_at=retry_at)
         return str(error)
     except BaseException:
-        await _release(sessions, user.id, "the scan was interrupted")
+        await _release(sessions, user.id, "the scan was interrupted", retry_at=None)
         raise
 
 
 async def _release(
-    sessions: async_sessionmaker[AsyncSession], user_id: int, error: str | None
+    sessions: async_sessionmaker[AsyncSession],
+    user_id: int,
+    error: str | None,
+    *,
+    retry_at: datetime | None,
 ) -> None:
     async with async_session_scope(sessions) as session:
-        await repository.release(session, user_id, error)
+        await repository.release(session, user_id, error, retry_at)
