@@ -248,6 +248,8 @@ _SERVICE_FIXTURES = {
     "redis_url": "Redis",
     "rabbitmq_url": "RabbitMQ",
     "moto_s3": "S3 (moto server)",
+    "github": "fake GitHub (GitHub's npm descriptions)",
+    "browser": "Chromium",
 }
 # Fixture parameters naming a service reached through request.getfixturevalue(), such as
 # database_url="postgresql" or stack="redis+postgresql".

@@ -29,6 +29,8 @@ from imagehub.observability import RequestContextMiddleware
 from imagehub.processing.endpoints import router as processing_router
 from imagehub.repostats.endpoints import router as repostats_router
 from imagehub.storage import Storage
+from imagehub.web.pages import router as pages_router
+from imagehub.web.pages import static_files as page_static_files
 from imagehub.worker import configure_celery
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moderation_router)
     app.include_router(files_router)
     app.include_router(repostats_router)
+    app.include_router(pages_router)
+    app.mount("/static/web", page_static_files, name="web")
     _mount_docs(app)
     return app
 

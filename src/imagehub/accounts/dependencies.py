@@ -1,9 +1,15 @@
-"""Who is calling: `CurrentUser`, `ModeratorUser`, `AdminUser` for route signatures."""
+"""Who is calling: `CurrentUser`, `ModeratorUser`, `AdminUser` for route signatures.
+
+Two ways to send the access token: `Authorization: Bearer` (API clients), or the HttpOnly
+session cookie the web pages get from `POST /session`. A cookie rides along with any request
+the browser makes, so with a cookie every unsafe method must also carry `X-CSRF-Token`, a
+value only our own pages can know (a MAC of the token; see `TokenCodec.csrf_token`).
+"""
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from imagehub.accounts import service
@@ -14,12 +20,27 @@ from imagehub.errors import Forbidden, Unauthorized
 # tokenUrl makes the docs' Authorize button log in through POST /login with the form.
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/login", auto_error=False)
 
+SESSION_COOKIE = "imagehub_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE) or None
+
 
 async def current_user(
+    request: Request,
     session: SessionDep,
     services: ServicesDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> User:
+    if not token:
+        token = session_token(request)
+        csrf = request.headers.get(CSRF_HEADER)
+        unsafe = request.method not in SAFE_METHODS
+        if token and unsafe and not services.tokens.csrf_matches(token, csrf):
+            raise Forbidden(f"A cookie session needs the page's {CSRF_HEADER} header")
     if not token:
         raise Unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
     user_id = services.tokens.verify(token)

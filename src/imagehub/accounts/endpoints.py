@@ -1,13 +1,22 @@
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from imagehub.accounts import service
-from imagehub.accounts.dependencies import CurrentUser
-from imagehub.accounts.schemas import LoginIn, RegistrationIn, RegistrationOut, TokenOut, UserOut
+from imagehub.accounts.dependencies import CSRF_HEADER, SESSION_COOKIE, CurrentUser, session_token
+from imagehub.accounts.models import User
+from imagehub.accounts.schemas import (
+    LoginIn,
+    RegistrationIn,
+    RegistrationOut,
+    SessionOut,
+    TokenOut,
+    UserOut,
+)
 from imagehub.deps import ServicesDep, SessionDep
+from imagehub.errors import Forbidden
 from imagehub.routing import Router
 
 router = Router(tags=["accounts"])
@@ -67,13 +76,56 @@ async def _read_login(request: Request) -> LoginIn:
 @router.post("/login", response_model=TokenOut, openapi_extra=_LOGIN_BODY)
 async def login(request: Request, session: SessionDep, services: ServicesDep) -> TokenOut:
     """Exchange email and password for a bearer token."""
-    body = await _read_login(request)
-    client_ip = request.client.host if request.client else "unknown"
-    user = await service.authenticate(
-        session, services.settings, email=body.email, password=body.password, client_ip=client_ip
-    )
+    user = await _authenticate(await _read_login(request), request, session, services)
     issued = services.tokens.issue(user.id)
     return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
+
+
+async def _authenticate(
+    body: LoginIn, request: Request, session: SessionDep, services: ServicesDep
+) -> User:
+    """The password check /login and /session share, throttled per (email, client IP)."""
+    client_ip = request.client.host if request.client else "unknown"
+    return await service.authenticate(
+        session, services.settings, email=body.email, password=body.password, client_ip=client_ip
+    )
+
+
+@router.post("/session", response_model=SessionOut)
+async def open_session(
+    body: LoginIn, request: Request, response: Response, session: SessionDep,
+    services: ServicesDep,
+) -> SessionOut:  # fmt: skip
+    """Sign in for the web pages: the token goes into an HttpOnly, SameSite=Strict cookie
+    that scripts cannot read; the answer carries the CSRF token the pages send back on
+    unsafe methods. JSON only, so a cross-site form cannot sign a browser in."""
+    user = await _authenticate(body, request, session, services)
+    issued = services.tokens.issue(user.id)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=issued.expires_in,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return SessionOut(
+        csrf_token=services.tokens.csrf_token(issued.token),
+        expires_in=issued.expires_in,
+        user=UserOut.model_validate(user),
+    )
+
+
+@router.delete("/session", status_code=204)
+async def close_session(request: Request, services: ServicesDep) -> Response:
+    """Sign out of the web pages (forget the cookie)."""
+    token = session_token(request)
+    if token and not services.tokens.csrf_matches(token, request.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"Signing out needs the page's {CSRF_HEADER} header")
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 @router.get("/users/me", response_model=UserOut)

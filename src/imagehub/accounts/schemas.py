@@ -44,3 +44,11 @@ class TokenOut(BaseModel):
 
 class RegistrationOut(TokenOut):
     user: UserOut
+
+
+class SessionOut(BaseModel):
+    """A web page's sign-in: the token itself is in the HttpOnly cookie, never in here."""
+
+    csrf_token: str = Field(description="send it as X-CSRF-Token on POST, PUT and DELETE")
+    expires_in: int = Field(description="seconds until the session expires")
+    user: UserOut

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -70,6 +73,10 @@ class TokenCodec:
             self._verifying_key: str = settings.jwt_public_key_file.read_text()
         else:
             self._signing_key = self._verifying_key = settings.signing_secret()
+        # The web pages' CSRF tokens: a MAC of the session token under a key of their own
+        # (derived, never the signing key itself), so nothing needs storing and a token
+        # planted in a cookie by someone else comes with no valid CSRF token.
+        self._csrf_key = hashlib.sha256(b"imagehub csrf\x00" + self._signing_key.encode()).digest()
 
     def issue(self, user_id: uuid.UUID) -> IssuedToken:
         now = utcnow()
@@ -97,3 +104,11 @@ class TokenCodec:
             raise Unauthorized("The token has expired; log in again") from error
         except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise Unauthorized("The token is invalid") from error
+
+    def csrf_token(self, session_token: str) -> str:
+        """The token the pages send in `X-CSRF-Token` with a cookie session."""
+        mac = hmac.new(self._csrf_key, session_token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def csrf_matches(self, session_token: str, sent: str | None) -> bool:
+        return sent is not None and hmac.compare_digest(self.csrf_token(session_token), sent)

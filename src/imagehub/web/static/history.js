@@ -1,0 +1,43 @@
+"use strict";
+
+(() => {
+  const { api, el, showError, when } = imagehub;
+  const PAGE = 24;
+  const list = document.getElementById("history");
+  const more = document.getElementById("more");
+  const error = document.getElementById("history-error");
+  const userId = list.dataset.userId;
+  let cursor = null;
+
+  function card(image) {
+    const preview = image.links.scaled || image.links.original;
+    return el("li", {},
+      preview ? el("a", { class: "thumb", href: image.links.original || preview, target: "_blank", rel: "noopener" },
+        el("img", { src: preview, alt: image.name, loading: "lazy" })) : null,
+      el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state)),
+      image.error ? el("p", { class: "error" }, image.error) : null,
+      el("p", { class: "hint" }, when(image.created_at), " · ",
+        el("a", { href: `/task/${encodeURIComponent(image.task_id)}`, download: true }, "task zip")),
+    );
+  }
+
+  async function load() {
+    more.disabled = true;
+    const query = new URLSearchParams({ limit: PAGE });
+    if (cursor) query.set("cursor", cursor);
+    try {
+      const { data, response } = await api(`/history/${encodeURIComponent(userId)}?${query}`);
+      list.append(...data.map(card));
+      cursor = response.headers.get("X-Next-Cursor");
+      more.hidden = !cursor;
+      document.getElementById("history-empty").hidden = list.children.length > 0;
+    } catch (failure) {
+      showError(error, failure);
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  more.addEventListener("click", load);
+  load();
+})();

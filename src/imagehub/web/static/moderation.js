@@ -1,0 +1,127 @@
+"use strict";
+
+(() => {
+  const { api, el, showError, hideError, when } = imagehub;
+  const STATUSES = ["new", "review", "accepted", "deleted"];
+  const KEYS = { n: "new", r: "review", a: "accepted", d: "deleted" };
+  const PAGE = 20;
+
+  const container = document.getElementById("groups");
+  const filter = document.getElementById("status-filter");
+  const more = document.getElementById("more-groups");
+  const error = document.getElementById("moderation-error");
+  let cursor = null;
+  let loading = false;
+  let generation = 0; // a newer filter makes answers to older requests stale
+
+  function tile(image, group) {
+    const node = el("li", {
+      class: "tile", tabindex: 0, "data-id": image.id, "data-status": image.status,
+      "aria-label": `Image ${image.id} in ${group.name}, ${image.status}`,
+    },
+      el("a", { class: "thumb", href: image.url, target: "_blank", rel: "noopener", tabindex: -1 },
+        el("img", { src: image.url, alt: `Image ${image.id} of group ${group.name}`, loading: "lazy" })),
+      el("div", { class: "actions", role: "group", "aria-label": "Status" },
+        STATUSES.map((status) => el("button", {
+          type: "button", class: `s-${status}`, "data-status": status,
+          "aria-pressed": String(status === image.status),
+          onclick: () => change(node, status),
+        }, status)),
+        el("button", { type: "button", class: "history", onclick: () => history(image.id) }, "history"),
+      ),
+      el("p", { class: "meta" }, `#${image.id} · added ${when(image.created_at)}`),
+    );
+    node.addEventListener("keydown", (event) => {
+      if (event.target !== node || event.ctrlKey || event.metaKey || event.altKey) return;
+      const key = event.key.toLowerCase();
+      if (KEYS[key]) { event.preventDefault(); change(node, KEYS[key]); }
+      else if (key === "h") { event.preventDefault(); history(image.id); }
+      else if (["arrowright", "arrowdown", "arrowleft", "arrowup"].includes(key)) {
+        event.preventDefault();
+        const tiles = [...container.querySelectorAll(".tile")];
+        const step = key === "arrowright" || key === "arrowdown" ? 1 : -1;
+        tiles[Math.max(0, Math.min(tiles.length - 1, tiles.indexOf(node) + step))]?.focus();
+      }
+    });
+    return node;
+  }
+
+  function groupSection(group) {
+    return el("section", { class: "group card", "aria-label": `Group ${group.name}` },
+      el("h2", {}, group.name, el("span", { class: "hint" }, `${group.count} shown of ${group.total}`)),
+      el("ul", { class: "tiles" }, group.images.map((image) => tile(image, group))),
+    );
+  }
+
+  async function change(node, status) {
+    hideError(error);
+    const id = node.dataset.id;
+    try {
+      await api(`/images/${encodeURIComponent(id)}`, { method: "PUT", json: { status } });
+      node.dataset.status = status;
+      for (const button of node.querySelectorAll("button[data-status]")) {
+        button.setAttribute("aria-pressed", String(button.dataset.status === status));
+      }
+      node.setAttribute("aria-label", node.getAttribute("aria-label").replace(/, \w+$/, `, ${status}`));
+    } catch (failure) {
+      showError(error, failure);
+    }
+  }
+
+  async function history(id) {
+    const dialog = document.getElementById("history-dialog");
+    const rows = document.getElementById("history-rows");
+    try {
+      const { data } = await api(`/images/${encodeURIComponent(id)}/history`);
+      rows.replaceChildren(...(data.length ? data.map((change) => el("tr", {},
+        el("td", {}, when(change.changed_at)), el("td", {}, change.from_status),
+        el("td", {}, change.to_status), el("td", {}, change.changed_by || "—"),
+      )) : [el("tr", {}, el("td", { colspan: 4 }, "No changes yet."))]));
+      document.getElementById("history-title").textContent = `Status history of image #${id}`;
+      dialog.showModal();
+    } catch (failure) {
+      showError(error, failure);
+    }
+  }
+
+  async function load() {
+    if (loading) return;
+    loading = true;
+    more.disabled = true;
+    const asked = generation;
+    const query = new URLSearchParams({ limit: PAGE });
+    if (filter.value) query.set("status", filter.value);
+    if (cursor) query.set("cursor", cursor);
+    try {
+      const { data, response } = await api(`/groups?${query}`);
+      if (asked !== generation) return;
+      container.append(...data.map(groupSection));
+      cursor = response.headers.get("X-Next-Cursor");
+      more.hidden = !cursor;
+      document.getElementById("groups-empty").hidden = container.children.length > 0;
+    } catch (failure) {
+      showError(error, failure);
+    } finally {
+      loading = false;
+      more.disabled = false;
+    }
+  }
+
+  function restart() {
+    generation += 1;
+    cursor = null;
+    loading = false;
+    container.replaceChildren();
+    hideError(error);
+    load();
+  }
+
+  filter.addEventListener("change", restart);
+  document.getElementById("filter").addEventListener("submit", (event) => { event.preventDefault(); restart(); });
+  more.addEventListener("click", load);
+  // More groups as the end of the page comes into view (the button stays for keyboards).
+  new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting) && cursor) load();
+  }, { rootMargin: "400px" }).observe(document.getElementById("sentinel"));
+  load();
+})();

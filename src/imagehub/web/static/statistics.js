@@ -1,0 +1,39 @@
+"use strict";
+
+(() => {
+  const { api, el, showError, hideError } = imagehub;
+  const STATUSES = ["new", "review", "accepted", "deleted"];
+  const form = document.getElementById("days-form");
+  const error = document.getElementById("statistics-error");
+
+  function draw(name, counts, days, what) {
+    const items = STATUSES.map((status) => ({ label: status, value: counts[status], className: `bar-${status}` }));
+    const label = `${what} in the last ${days} days: ` + items.map((i) => `${i.label} ${i.value}`).join(", ");
+    imagehubCharts.bars(document.getElementById(`${name}-chart`), items, label);
+    document.querySelector(`#${name}-table tbody`).replaceChildren(
+      ...items.map((item) => el("tr", { "data-status": item.label }, el("td", {}, item.label), el("td", {}, item.value.toLocaleString()))),
+      el("tr", {}, el("th", { scope: "row" }, "total"), el("td", {}, items.reduce((s, i) => s + i.value, 0).toLocaleString())),
+    );
+  }
+
+  async function load() {
+    hideError(error);
+    const days = document.getElementById("days").value || "30";
+    history.replaceState(null, "", `?days=${encodeURIComponent(days)}`);
+    try {
+      const [created, changed] = await Promise.all([
+        api(`/statistics?days=${encodeURIComponent(days)}`),
+        api(`/images/stats/?days=${encodeURIComponent(days)}`),
+      ]);
+      draw("created", created.data, days, "Images added");
+      draw("changed", changed.data, days, "Images changed");
+    } catch (failure) {
+      showError(error, failure);
+    }
+  }
+
+  const wanted = new URLSearchParams(location.search).get("days");
+  if (wanted) document.getElementById("days").value = wanted;
+  form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  load();
+})();

@@ -1,0 +1,272 @@
+"""The web pages in a real headless Chromium, against `imagehub serve` on 127.0.0.1.
+
+One person's afternoon: register, upload two real photographs, watch the task finish,
+download the zip, see a refused file's reason, read the history; become a moderator (CLI),
+change statuses by click and by keyboard, read an image's history, see the statistics move;
+become an admin, track a GitHub user (the fake GitHub) and see their chart. Every page is
+also checked at phone width, and every screenshot is saved under test-output/screenshots.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import free_port, service_unavailable
+from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
+from tests.repostats.conftest import TOKEN, github  # noqa: F401  (the fake GitHub fixture)
+from tests.repostats.fake_github import FakeGitHub
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+PHOTOS = ROOT / "bench" / "photos"
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+# Shown as text everywhere, never as markup (escaping that failed would make a <b>).
+HOSTILE_GROUP = 'Holiday <b>2026</b> & "friends"'
+
+
+class Service:
+    def __init__(self, base: str, env: dict[str, str]) -> None:
+        self.base = base
+        self.env = env
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "imagehub", *args],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+@pytest.fixture
+def service(tmp_path: Path, github: FakeGitHub) -> Iterator[Service]:  # noqa: F811
+    port = free_port()
+    env = imagehub_env(
+        tmp_path / "data", port=str(port), github_api_url=github.url, github_token=TOKEN
+    )
+    log = tmp_path / "serve.log"
+    process = start_imagehub(["serve"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).is_success, 60, "/healthz", log)
+        yield Service(base, env)
+    finally:
+        stop_process_tree(process)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        service_unavailable("Chromium (apt-get install chromium)", f"{CHROMIUM} not found")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+JPEG_NAME = "café <b>.jpg"  # Unicode, and markup that must stay text
+
+
+def photographs(tmp_path: Path) -> list[Path]:
+    """A real photograph as a JPEG, and another one as a PNG."""
+    jpeg, png = tmp_path / JPEG_NAME, tmp_path / "rocket.png"
+    shutil.copy(PHOTOS / "coffee.jpg", jpeg)
+    Image.open(PHOTOS / "rocket.jpg").save(png)
+    return [jpeg, png]
+
+
+def test_a_whole_afternoon_in_the_browser(
+    tmp_path: Path,
+    service: Service,
+    browser: object,
+    github: FakeGitHub,  # noqa: F811
+) -> None:
+    from playwright.sync_api import Browser, Page, expect
+
+    assert isinstance(browser, Browser)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    github.add_user(583231, "octocat", repos=4)
+    context = browser.new_context(base_url=service.base, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    # The browser logs every 4xx answer; the ones this test provokes on purpose are
+    # expected. Anything else (a CSP violation, a script error) is a problem.
+    expected = ("400 (Bad Request)", "403 (Forbidden)")
+    page.on(
+        "console",
+        lambda m: m.type == "error" and not m.text.endswith(expected)
+        and problems.append(f"console: {m.text}"),
+    )  # fmt: skip
+    page.on(
+        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
+    )
+
+    def shot(name: str, target: Page = page) -> None:
+        target.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    # --- Sign in / register -------------------------------------------------------------
+    page.goto("/")
+    expect(page).to_have_url(f"{service.base}/app/sign-in?next=/app/upload")
+    shot("sign-in")
+    email, password = "ada@example.com", "correct horse battery"
+    page.get_by_label("Password (at least 8 characters)").fill("short")
+    page.locator("#register-email").fill(email)
+    page.get_by_role("button", name="Create the account").click()
+    expect(page.locator("#register-error")).to_contain_text("password")  # the server's words
+    page.get_by_label("Password (at least 8 characters)").fill(password)
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_role("button", name="Create the account").click()
+    expect(page).to_have_url(f"{service.base}/app/upload")
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["imagehub_session"]["httpOnly"] is True
+    assert cookies["imagehub_session"]["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read the session
+
+    # --- A refused file shows the server's reason next to it ----------------------------
+    page.locator("#files").set_input_files(
+        [{"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text"}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#chosen li", has_text="notes.png").locator(".error")).to_be_visible()
+    expect(page.locator("#upload-error")).to_contain_text("nothing was stored")
+    page.get_by_role("button", name="Remove notes.png").click()
+
+    # --- Upload two photographs and watch the task finish --------------------------------
+    page.locator("#files").set_input_files([str(p) for p in photographs(tmp_path)])
+    expect(page.locator("#chosen li")).to_have_count(2)
+    page.get_by_label("Group").fill(HOSTILE_GROUP)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#task")).to_have_attribute("data-status", "done", timeout=60_000)
+    expect(page.locator("#task-status")).to_contain_text("2 of 2")
+    thumbnails = page.locator("#task-images img")
+    expect(thumbnails).to_have_count(8)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#task-images img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert thumbnails.first.get_attribute("alt") == f"{JPEG_NAME}, original"
+    assert page.locator("#task-images b").count() == 0
+    shot("upload")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download zip").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert sorted(archive.namelist()) == sorted(
+        f"{stem}_{variant}.{ext}"
+        for stem, ext in (("café <b>", "jpg"), ("rocket", "png"))
+        for variant in ("original", "rotated", "gray", "scaled")
+    )
+
+    # --- History --------------------------------------------------------------------------
+    page.get_by_role("link", name="History").click()
+    expect(page.locator("#history > li")).to_have_count(2)
+    expect(page.locator("#history")).to_contain_text("rocket.png")
+    expect(page.locator("#history")).to_contain_text(JPEG_NAME)
+    assert page.locator("#history b").count() == 0
+    shot("history")
+
+    # --- Moderation needs the role: promoted by the CLI, effective at once ----------------
+    page.goto("/app/moderation")
+    expect(page.locator("main")).to_contain_text("needs the moderator role")
+    service.cli("user", "promote", email, "--role", "moderator")
+    page.goto("/app/statistics")
+    expect(page.locator("#created-table tr[data-status=new] td").last).to_have_text("2")
+    expect(page.locator("#created-chart svg[role=img]")).to_be_visible()
+
+    page.get_by_role("link", name="Moderation").click()
+    group = page.locator("section.group").first
+    # The group name is text: no element was made from it.
+    expect(group.locator("h2")).to_contain_text(HOSTILE_GROUP)
+    assert group.locator("h2 b").count() == 0
+    tiles = group.locator(".tile")
+    expect(tiles).to_have_count(2)
+    tiles.nth(0).get_by_role("button", name="accepted").click()
+    expect(tiles.nth(0).get_by_role("button", name="accepted")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    tiles.nth(1).focus()
+    page.keyboard.press("r")  # review, from the keyboard
+    expect(tiles.nth(1).get_by_role("button", name="review")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    page.keyboard.press("h")
+    dialog = page.locator("#history-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("tbody tr")).to_have_count(1)
+    expect(dialog.locator("tbody")).to_contain_text(email)
+    shot("moderation-history")
+    dialog.get_by_role("button", name="Close").click()
+    expect(page.get_by_role("button", name="Load more groups")).to_be_hidden()  # one page
+    shot("moderation")
+    page.get_by_label("Show images").select_option("review")
+    expect(page.locator(".tile")).to_have_count(1)
+
+    # --- The statistics moved ----------------------------------------------------------------
+    page.get_by_role("link", name="Statistics").click()
+    for table in ("created", "changed"):
+        rows = page.locator(f"#{table}-table")
+        expect(rows.locator("tr[data-status=new] td").last).to_have_text("0")
+        expect(rows.locator("tr[data-status=review] td").last).to_have_text("1")
+        expect(rows.locator("tr[data-status=accepted] td").last).to_have_text("1")
+    shot("statistics")
+
+    # --- Repo stats: an admin tracks a GitHub user; the worker's first scan draws a chart --
+    service.cli("user", "promote", email, "--role", "admin")
+    page.get_by_role("link", name="Repo stats").click()
+    page.get_by_label("Track a GitHub user").fill("octocat")
+    page.get_by_role("button", name="Track").click()
+    expect(page.locator("#tracked button", has_text="octocat")).to_be_visible()
+    wait_for(lambda: page.request.get("/v1/users").json()[0]["scanned_on"], 60, "the first scan")
+    page.reload()
+    expect(page.locator("#repo-chart svg[role=img]")).to_be_visible()
+    expect(page.locator("#repo-table tbody tr")).to_have_count(1)
+    expect(page.locator("#repo option")).to_have_count(4)
+    shot("repos")
+
+    # --- Phone width: nothing wider than the screen ------------------------------------------
+    phone = browser.new_context(
+        base_url=service.base,
+        viewport={"width": 390, "height": 844},
+        storage_state=context.storage_state(),
+    )
+    small = phone.new_page()
+    for name in ("upload", "history", "moderation", "statistics", "repos"):
+        small.goto(f"/app/{name}")
+        small.wait_for_load_state("networkidle")
+        overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
+        shot(f"phone-{name}", small)
+    phone.close()
+
+    # --- Signing out ends the session ------------------------------------------------------------
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{service.base}/app/sign-in")
+    page.goto("/app/history")
+    expect(page).to_have_url(f"{service.base}/app/sign-in?next=/app/history")
+    # ?next= only ever leads to our own pages (no open redirect).
+    page.goto("/app/sign-in?next=//evil.example/")
+    page.locator("#sign-in-email").fill(email)
+    page.locator("#sign-in-password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{service.base}/app/upload")
+    context.close()
+    assert problems == []
