@@ -229,6 +229,24 @@ def test_a_whole_afternoon_in_the_browser(
         expect(rows.locator("tr[data-status=accepted] td").last).to_have_text("1")
     shot("statistics")
 
+    # --- More groups load as the page scrolls (the API's cursor) ---------------------------
+    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    imported = page.request.post(
+        "/images",
+        data=[
+            {"group": f"imported {n:02d}", "url": f"{service.base}/static/web/favicon.svg?{n}"}
+            for n in range(25)
+        ],
+        headers={"X-CSRF-Token": csrf or ""},
+    )
+    assert imported.ok, imported.text()
+    page.get_by_role("link", name="Moderation").click()
+    expect(page.locator("section.group")).to_have_count(20)  # one page
+    page.locator("#sentinel").scroll_into_view_if_needed()
+    expect(page.locator("section.group")).to_have_count(26)  # the rest, oldest last
+    expect(page.locator("section.group").last.locator("h2")).to_contain_text(HOSTILE_GROUP)
+    expect(page.get_by_role("button", name="Load more groups")).to_be_hidden()
+
     # --- Repo stats: an admin tracks a GitHub user; the worker's first scan draws a chart --
     service.cli("user", "promote", email, "--role", "admin")
     page.get_by_role("link", name="Repo stats").click()
