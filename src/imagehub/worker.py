@@ -72,6 +72,9 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         "visibility_timeout": timeout,
         "unacked_restore_interval": max(1, min(10, timeout // 3)),
         "unacked_restore_throttle": 1,
+        # Restoring takes a lock that lives 5 minutes by default: a worker killed while
+        # holding it would stop every other worker's restores for that long.
+        "unacked_mutex_expire": max(2, min(60, timeout // 2)),
     }
 
 

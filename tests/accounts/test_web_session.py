@@ -99,3 +99,14 @@ async def test_wrong_password_and_expired_cookie(client: httpx.AsyncClient) -> N
     assert "set-cookie" not in response.headers
     client.cookies.set(SESSION_COOKIE, "not-a-token")
     assert_error(await client.get("/users/me"), 401)
+
+
+async def test_over_https_the_cookie_is_secure(app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        account = await register(client)
+        response = await client.post(
+            "/session", json={"email": account["user"]["email"], "password": account["password"]}
+        )
+    assert response.status_code == 200
+    assert "; secure" in response.headers["set-cookie"].lower()

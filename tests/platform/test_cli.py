@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import httpx
@@ -15,9 +16,21 @@ from tests.conftest import TEST_SECRET, assert_error, register
 runner = CliRunner()
 
 
+def run_cli(args: list[str], env: dict[str, str], input: str | None = None) -> Result:
+    """A command sets up logging on the runner's stderr, which is closed once it returns:
+    put the handlers back, or whatever logs next writes into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return runner.invoke(cli, args, input=input, env=env)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 async def invoke(args: list[str], env: dict[str, str], stdin: str = "") -> Result:
     # The CLI runs its own event loop (asyncio.run), so async tests call it from a thread.
-    return await asyncio.to_thread(runner.invoke, cli, args, input=stdin, env=env)
+    return await asyncio.to_thread(run_cli, args, env, stdin)
 
 
 def _env(settings_dir: Path, database_url: str) -> dict[str, str]:
@@ -72,7 +85,7 @@ def test_cli_refuses_bad_input(settings, tmp_path: Path) -> None:
         (["user", "promote", "nobody@example.com", "--role", "admin"], "", "No user"),
     ]
     for args, stdin, expected in cases:
-        result = runner.invoke(cli, args, input=stdin, env=env)
+        result = run_cli(args, input=stdin, env=env)
         assert result.exit_code != 0, args
         assert expected in result.output, result.output
 
@@ -80,18 +93,18 @@ def test_cli_refuses_bad_input(settings, tmp_path: Path) -> None:
 def test_duplicate_user_from_the_cli(settings, tmp_path: Path) -> None:
     env = _env(tmp_path, settings.effective_database_url)
     args = ["user", "create", "dup@example.com"]
-    assert runner.invoke(cli, args, input="password123\n", env=env).exit_code == 0
-    again = runner.invoke(cli, args, input="password123\n", env=env)
+    assert run_cli(args, input="password123\n", env=env).exit_code == 0
+    again = run_cli(args, input="password123\n", env=env)
     assert again.exit_code == 1
     assert "already exists" in again.output
 
 
 def test_an_unmigrated_database_is_named_not_crashed_on(tmp_path: Path) -> None:
     env = _env(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
-    result = runner.invoke(cli, ["user", "create", "x@example.com"], input="password123\n", env=env)
+    result = run_cli(["user", "create", "x@example.com"], input="password123\n", env=env)
     assert result.exit_code == 1
     assert "imagehub migrate" in result.output
-    migrated = runner.invoke(cli, ["migrate"], env=env)
+    migrated = run_cli(["migrate"], env=env)
     assert migrated.exit_code == 0, migrated.output
     assert migrate.is_up_to_date(env["IMAGEHUB_DATABASE_URL"])
 
@@ -99,7 +112,7 @@ def test_an_unmigrated_database_is_named_not_crashed_on(tmp_path: Path) -> None:
 def test_production_commands_refuse_without_a_secret(tmp_path: Path) -> None:
     env = {"IMAGEHUB_DATA_DIR": str(tmp_path), "IMAGEHUB_BROKER_URL": "redis://127.0.0.1:1/0"}
     for command in ("api", "worker", "beat"):
-        result = runner.invoke(cli, [command], env={**env, "IMAGEHUB_SECRET_KEY": ""})
+        result = run_cli([command], env={**env, "IMAGEHUB_SECRET_KEY": ""})
         assert result.exit_code == 1, command
         assert "IMAGEHUB_SECRET_KEY" in result.output
 
@@ -120,12 +133,12 @@ def test_moderation_import_is_idempotent_and_reports_bad_lines(settings, tmp_pat
     lines.append("")
     source = tmp_path / "images.jsonl"
     source.write_text("\n".join(lines))
-    first = runner.invoke(cli, ["moderation", "import", str(source)], env=env)
+    first = run_cli(["moderation", "import", str(source)], env=env)
     assert first.exit_code == 1, first.output
     assert "line 11" in first.output
     assert "line 21" in first.output
     assert "2500 line(s) imported" in first.output
-    again = runner.invoke(cli, ["moderation", "import", str(source)], env=env)
+    again = run_cli(["moderation", "import", str(source)], env=env)
     assert again.exit_code == 1
     engine = create_sync_engine(settings.effective_database_url)
     with engine.connect() as connection:

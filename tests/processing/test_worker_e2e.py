@@ -68,15 +68,24 @@ async def client(stack: Settings) -> AsyncIterator[httpx.AsyncClient]:
     await app.state.services.engine.dispose()
 
 
-def start_worker(settings: Settings, tmp_path: Path, name: str, concurrency: int = 2) -> Any:
-    env = imagehub_env(
+def _process_env(settings: Settings) -> dict[str, str]:
+    return imagehub_env(
         settings.data_dir,
         database_url=settings.effective_database_url,
         broker_url=settings.broker_url or "",
         secret_key=TEST_SECRET,
         broker_visibility_timeout_seconds="10",
+        task_stall_seconds="20",
     )
-    return start_imagehub(["worker", f"--concurrency={concurrency}"], env, tmp_path / f"{name}.log")
+
+
+def start_worker(settings: Settings, tmp_path: Path, name: str, concurrency: int = 2) -> Any:
+    args = ["worker", f"--concurrency={concurrency}"]
+    return start_imagehub(args, _process_env(settings), tmp_path / f"{name}.log")
+
+
+def start_beat(settings: Settings, tmp_path: Path) -> Any:
+    return start_imagehub(["beat"], _process_env(settings), tmp_path / "beat.log")
 
 
 async def wait_until_finished(
@@ -161,6 +170,10 @@ async def test_a_task_survives_its_whole_worker_dying(
     stack: Settings, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     first = start_worker(stack, tmp_path, "first", concurrency=1)
+    # As in production, beat runs beside the workers: its sweep queues again what no
+    # broker will redeliver (kombu's Redis transport loses a message when its consumer dies
+    # between popping it and recording it as unacknowledged).
+    beat = start_beat(stack, tmp_path)
     second = None
     try:
         account = await register(client)
@@ -170,11 +183,13 @@ async def test_a_task_survives_its_whole_worker_dying(
             process.send_signal(signal.SIGKILL)  # the whole worker, no goodbye
         first.wait(10)
         second = start_worker(stack, tmp_path, "second", concurrency=2)
-        # RabbitMQ redelivers at once; Redis once the visibility timeout (10 s here) passes.
+        # RabbitMQ redelivers at once; Redis once the visibility timeout (10 s here) passes;
+        # the sweep (every minute, 20 s without progress here) catches anything else.
         status = await wait_until_finished(client, account["headers"], task_id, 150)
         assert (status["status"], status["done"], status["failed"]) == ("done", 12, 0)
         assert counts(stack) == {"tasks": 1, "task_images": 12, "image_task": 48}
     finally:
+        stop_process_tree(beat)
         stop_process_tree(first)
         if second is not None:
             stop_process_tree(second)

@@ -82,6 +82,13 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+UNLABELLED_CONTROLS = """
+[...document.querySelectorAll("input, select, textarea, button")]
+  .filter((c) => c.type !== "hidden")
+  .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                 && !c.textContent.trim())
+  .map((c) => c.outerHTML.slice(0, 80))
+"""
 JPEG_NAME = "café <b>.jpg"  # Unicode, and markup that must stay text
 
 
@@ -272,6 +279,10 @@ def test_a_whole_afternoon_in_the_browser(
         small.wait_for_load_state("networkidle")
         overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
+        # Accessible basics: every control is labelled, every image has a text alternative.
+        unlabelled = small.evaluate(UNLABELLED_CONTROLS)
+        assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"
+        assert small.locator("img:not([alt])").count() == 0, name
         shot(f"phone-{name}", small)
     phone.close()
 
