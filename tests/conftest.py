@@ -12,7 +12,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ def service_unavailable(what: str, why: object) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}, and IMAGEHUB_TEST_REQUIRE_SERVICES=1")
     pytest.skip(message)
+
+
+@contextmanager
+def connected(database_url: str) -> Iterator[sa.Connection]:
+    """One committed transaction on a short-lived engine, for tests to read or plant rows."""
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:

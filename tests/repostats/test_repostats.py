@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
 from imagehub.config import Settings
-from imagehub.db import async_session_scope, create_sync_engine
+from imagehub.db import async_session_scope
 from imagehub.repostats import github as github_client
 from imagehub.repostats import service
 from imagehub.repostats.models import GithubUser, Stat
 from imagehub.repostats.tasks import run_scan
-from tests.conftest import assert_error, make_settings, register
+from tests.conftest import assert_error, connected, make_settings, register
 from tests.repostats.conftest import TOKEN
 from tests.repostats.fake_github import FakeGitHub
 
@@ -56,38 +56,30 @@ def scan(settings: Settings, **options: Any) -> service.ScanReport:
 
 
 def retry_times(settings: Settings) -> dict[str, datetime | None]:
-    engine = create_sync_engine(settings.effective_database_url)
-    with engine.connect() as connection:
+    with connected(settings.effective_database_url) as connection:
         rows = connection.execute(sa.select(GithubUser.login, GithubUser.scan_retry_at)).all()
-    engine.dispose()
     return dict(rows)  # type: ignore[arg-type]
 
 
 def a_day_passes(settings: Settings) -> None:
     """Every user's last scan was yesterday's: due again."""
-    engine = create_sync_engine(settings.effective_database_url)
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    with engine.begin() as connection:
+    with connected(settings.effective_database_url) as connection:
         connection.execute(sa.update(GithubUser).values(scanned_on=yesterday))
-    engine.dispose()
 
 
 def time_passes(settings: Settings) -> None:
     """Every retry time is reached (an hour later, or GitHub's reset)."""
-    engine = create_sync_engine(settings.effective_database_url)
-    with engine.begin() as connection:
+    with connected(settings.effective_database_url) as connection:
         connection.execute(sa.update(GithubUser).values(scan_retry_at=None))
-    engine.dispose()
 
 
 def stats_rows(settings: Settings) -> list[tuple[int, date, int, int, int]]:
-    engine = create_sync_engine(settings.effective_database_url)
-    with engine.connect() as connection:
+    with connected(settings.effective_database_url) as connection:
         rows = connection.execute(
             sa.select(Stat.repo_id, Stat.date, Stat.stargazers, Stat.forks, Stat.watchers)
             .order_by(Stat.repo_id)
         ).all()  # fmt: skip
-    engine.dispose()
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
@@ -365,15 +357,13 @@ async def test_stats_date_range_is_inclusive(
     admin = await admin_headers(client, app)
     await track(client, admin, "dated")
     await asyncio.to_thread(scan, settings)
-    engine = create_sync_engine(settings.effective_database_url)
     today = datetime.now(UTC).date()
-    with engine.begin() as connection:  # earlier days, as past daily scans left them
+    with connected(settings.effective_database_url) as connection:  # past daily scans' rows
         for back in (1, 40):
             connection.execute(
                 sa.insert(Stat).values(repo_id=12000, date=today - timedelta(days=back),
                                        stargazers=1, forks=1, watchers=1)
             )  # fmt: skip
-    engine.dispose()
     default = (await client.get("/v1/users/12/stats", headers=admin)).json()["stats"]
     assert [row["date"] for row in default] == [
         (today - timedelta(days=1)).isoformat(),

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from imagehub.db import create_sync_engine
 from imagehub.embedded import EmbeddedRedis
 from imagehub.repostats.models import GithubUser, Repo, Stat
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, connected
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
 from tests.repostats.conftest import TOKEN
 from tests.repostats.fake_github import FakeGitHub
@@ -36,9 +35,8 @@ def broker_url(
 
 
 def _track(database_url: str, fake: FakeGitHub, logins: list[str], scanned_today: list[str]):
-    engine = create_sync_engine(database_url)
     today = datetime.now(UTC).date()
-    with engine.begin() as connection:
+    with connected(database_url) as connection:
         for login in logins:
             user = fake.by_login(login)
             assert user is not None
@@ -49,13 +47,11 @@ def _track(database_url: str, fake: FakeGitHub, logins: list[str], scanned_today
                     scanned_on=today if login in scanned_today else None,
                 )
             )  # fmt: skip
-    engine.dispose()
 
 
 def _stats_by_login(database_url: str) -> dict[str, int]:
-    engine = create_sync_engine(database_url)
     today = datetime.now(UTC).date()
-    with engine.connect() as connection:
+    with connected(database_url) as connection:
         rows = connection.execute(
             sa.select(GithubUser.login, sa.func.count(Stat.id))
             .join(Repo, Repo.user_id == GithubUser.id)
@@ -63,9 +59,7 @@ def _stats_by_login(database_url: str) -> dict[str, int]:
             .where(Stat.date == today)
             .group_by(GithubUser.login)
         )
-        counts = {str(row[0]): int(row[1]) for row in rows}
-    engine.dispose()
-    return counts
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 def test_beat_scans_the_due_tracked_users_through_a_worker(

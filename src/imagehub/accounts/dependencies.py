@@ -29,6 +29,12 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
+def require_csrf(request: Request, services: ServicesDep, token: str) -> None:
+    """An unsafe request riding on the session cookie must prove it comes from our page."""
+    if not services.tokens.csrf_matches(token, request.headers.get(CSRF_HEADER)):
+        raise Forbidden(f"A cookie session needs the page's {CSRF_HEADER} header")
+
+
 async def current_user(
     request: Request,
     session: SessionDep,
@@ -37,10 +43,8 @@ async def current_user(
 ) -> User:
     if not token:
         token = session_token(request)
-        csrf = request.headers.get(CSRF_HEADER)
-        unsafe = request.method not in SAFE_METHODS
-        if token and unsafe and not services.tokens.csrf_matches(token, csrf):
-            raise Forbidden(f"A cookie session needs the page's {CSRF_HEADER} header")
+        if token and request.method not in SAFE_METHODS:
+            require_csrf(request, services, token)
     if not token:
         raise Unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
     user_id = services.tokens.verify(token)

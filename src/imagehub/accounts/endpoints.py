@@ -5,7 +5,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from imagehub.accounts import service
-from imagehub.accounts.dependencies import CSRF_HEADER, SESSION_COOKIE, CurrentUser, session_token
+from imagehub.accounts.dependencies import (
+    SESSION_COOKIE,
+    CurrentUser,
+    require_csrf,
+    session_token,
+)
 from imagehub.accounts.models import User
 from imagehub.accounts.schemas import (
     LoginIn,
@@ -16,7 +21,6 @@ from imagehub.accounts.schemas import (
     UserOut,
 )
 from imagehub.deps import ServicesDep, SessionDep
-from imagehub.errors import Forbidden
 from imagehub.routing import Router
 
 router = Router(tags=["accounts"])
@@ -121,8 +125,8 @@ async def open_session(
 async def close_session(request: Request, services: ServicesDep) -> Response:
     """Sign out of the web pages (forget the cookie)."""
     token = session_token(request)
-    if token and not services.tokens.csrf_matches(token, request.headers.get(CSRF_HEADER)):
-        raise Forbidden(f"Signing out needs the page's {CSRF_HEADER} header")
+    if token:
+        require_csrf(request, services, token)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response

@@ -55,8 +55,7 @@ PAGES = {
 }
 
 
-async def _signed_in(request: Request, services: ServicesDep, session: SessionDep) -> User | None:
-    token = session_token(request)
+async def _signed_in(token: str | None, services: ServicesDep, session: SessionDep) -> User | None:
     if not token:
         return None
     try:
@@ -75,10 +74,10 @@ async def page(name: str, request: Request, services: ServicesDep, session: Sess
     chosen = PAGES.get(name)
     if chosen is None:
         return _render(request, "not_found.html", "Not found", None, None, status_code=404)
-    user = await _signed_in(request, services, session)
+    token = session_token(request)
+    user = await _signed_in(token, services, session)
     if chosen.role is not None and user is None:
         return RedirectResponse(f"/app/sign-in?next={quote('/app/' + name)}", status_code=303)
-    token = session_token(request)
     csrf = services.tokens.csrf_token(token) if user is not None and token else ""
     allowed = chosen.role is None or (user is not None and Role(user.role).includes(chosen.role))
     return _render(
