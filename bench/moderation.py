@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def group_sizes(images: int, groups: int, rng: random.Random) -> list[int]:
 
 
 def load(images: int, groups: int) -> None:
-    from imagehub import migrate
+    from imagehub.core import migrate
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
@@ -94,13 +95,13 @@ def load(images: int, groups: int) -> None:
         connection.commit()
     # COPY went around the service: rebuild the day counts the statistics read, as an
     # operator would after a bulk load (`imagehub moderation recount`).
-    from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
+    from imagehub.core.db import Database
     from imagehub.moderation import service as moderation
 
-    engine = create_sync_engine(database_url())
-    with sync_session_scope(sync_sessionmaker_for(engine)) as session:
+    database = Database(database_url())
+    with database.transaction() as session:
         moderation.recount(session)
-    engine.dispose()
+    database.dispose()
     with psycopg.connect(database_url(), autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")
     print(f"loaded {images:,} images in {groups:,} groups in {time.perf_counter() - started:.0f} s")
@@ -127,17 +128,13 @@ def start_api(port: int) -> subprocess.Popen[bytes]:
 
 
 async def moderator_token(base: str) -> str:
-    from imagehub.accounts import service as accounts
-    from imagehub.accounts.models import Role
-    from imagehub.db import run_in_async_session
-
     account = {"email": "bench@example.com", "password": "password123"}
     async with httpx.AsyncClient(base_url=base) as client:
         await client.post("/registration", json=account)
+        promote = ["user", "promote", account["email"], "--role", "moderator"]
+        env = {**os.environ, "IMAGEHUB_DATABASE_URL": database_url()}
         await asyncio.to_thread(
-            run_in_async_session,
-            database_url(),
-            lambda session: accounts.change_role(session, account["email"], Role.MODERATOR),
+            subprocess.run, [sys.executable, "-m", "imagehub", *promote], env=env, check=True
         )
         token: str = (await client.post("/login", json=account)).json()["access_token"]
     return token
@@ -241,7 +238,7 @@ def load_test(
 
 
 def deep_cursor(page: int, limit: int) -> str:
-    from imagehub import pagination
+    from imagehub.core import pagination
 
     with psycopg.connect(database_url()) as connection:
         row = connection.execute(
@@ -357,7 +354,7 @@ def main() -> None:
         api.wait(30)
 
     print("\nbaseline (fetch rows, group and count in Python), one request at a time, median of 3:")
-    for name, run, ours in (
+    cases: tuple[tuple[str, Callable[[], float], str], ...] = (
         ("groups page", lambda: baseline_groups_page(None), "groups page"),
         (
             "groups page, status=review",
@@ -366,7 +363,8 @@ def main() -> None:
         ),
         ("/images/stats/?days=30", lambda: baseline_stats("changed_at"), "/images/stats/?days=30"),
         ("/statistics?days=30", lambda: baseline_stats("created_at"), "/statistics?days=30"),
-    ):
+    )
+    for name, run, ours in cases:
         seconds = statistics.median(run() for _ in range(3))
         ratio = seconds * 1000 / results[ours]["alone_p50"]
         print(

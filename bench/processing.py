@@ -180,9 +180,9 @@ def bench_end_to_end(pipeline_seconds_per_image: float, images: int = 100) -> No
     import httpx
     from tests.conftest import make_settings
 
-    from imagehub import migrate
-    from imagehub.embedded import EmbeddedRedis
-    from imagehub.main import create_app
+    from imagehub.core import migrate
+    from imagehub.run.api import create_app
+    from imagehub.run.embedded import EmbeddedRedis
 
     data = make_inputs()["1 MP JPEG"][0]
     with tempfile.TemporaryDirectory() as folder:
@@ -236,7 +236,7 @@ def bench_end_to_end(pipeline_seconds_per_image: float, images: int = 100) -> No
                 while body["status"] not in ("done", "partial", "failed"):
                     await asyncio.sleep(0.5)  # light polling: finished_at is the server's clock
                     body = (await client.get(f"/status/{body['task_id']}", headers=headers)).json()
-            await app.state.services.engine.dispose()
+            await app.state.services.database.dispose()
             finished = datetime.fromisoformat(body["finished_at"])
             return (finished - answered_at).total_seconds(), upload_seconds
 

@@ -97,8 +97,8 @@ class FakeProcess:
 def track_everyone(database_url: str, population: Population) -> None:
     import sqlalchemy as sa
 
-    from imagehub import migrate
-    from imagehub.db import create_sync_engine, utcnow
+    from imagehub.core import migrate
+    from imagehub.core.db import create_engine, utcnow
     from imagehub.repostats.models import GithubUser
 
     migrate.upgrade(database_url)
@@ -112,7 +112,7 @@ def track_everyone(database_url: str, population: Population) -> None:
         }
         for n in range(1, population.users + 1)
     ]
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(sa.insert(GithubUser), rows)
     engine.dispose()
@@ -134,7 +134,7 @@ class Scan:
 
 
 def scan(fake: FakeProcess, settings: Any) -> Scan:
-    from imagehub.repostats.tasks import run_scan
+    from imagehub.repostats.scan import run_scan
 
     fake.ask("reset")
     started = time.perf_counter()
@@ -147,13 +147,13 @@ def scan(fake: FakeProcess, settings: Any) -> Scan:
 
 
 def run_mode(mode: str, fake: FakeProcess, population: Population, args: Any) -> None:
-    from imagehub.config import Settings
+    from imagehub.core.config import Settings
 
     folder = Path(tempfile.mkdtemp(prefix=f"bench-repostats-{mode}-"))
     database_url = f"sqlite:///{folder / 'bench.db'}"
     track_everyone(database_url, population)
     per_minute = {"github_rest_per_minute": args.rest_per_minute} if mode == "rest" else {}
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, data_dir=folder, secret_key="b" * 40, database_url=database_url,
         github_api_url=fake.url, github_token=TOKEN, github_mode=mode, **per_minute,
     )  # fmt: skip
@@ -183,7 +183,7 @@ def run_mode(mode: str, fake: FakeProcess, population: Population, args: Any) ->
         )
     print(f"second scan's quota / first's: {second.quota / max(1, first.quota):.1%}")
     if mode == "rest":
-        default = Settings(_env_file=None).github_rest_per_minute  # type: ignore[call-arg]
+        default = Settings(_env_file=None).github_rest_per_minute
         print(f"at the default ceiling ({default}/min) the first scan would take "
               f"{first.requests / default:.0f} min; GitHub's 5,000 an hour make it "
               f"{first.quota / 5000:.1f} h of a token's quota")  # fmt: skip

@@ -21,11 +21,15 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from imagehub import migrate
-from imagehub.config import Settings
-from imagehub.db import Base, create_sync_engine
-from imagehub.main import create_app
-from imagehub.models import import_all_models
+from imagehub.accounts import service as accounts
+from imagehub.accounts.models import Role
+from imagehub.core import migrate
+from imagehub.core.config import Settings
+from imagehub.core.db import Base, create_engine
+
+# The app reaches every domain's tables, so Base.metadata knows them all once it is imported
+# (test_models_and_migrations_agree fails if one were missing).
+from imagehub.run.api import create_app
 
 REQUIRE_SERVICES = os.environ.get("IMAGEHUB_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -34,8 +38,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_HOST = os.environ.get("IMAGEHUB_TEST_REDIS_HOST", "127.0.0.1")
 RABBITMQ_URL = os.environ.get("IMAGEHUB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 TEST_SECRET = "test-secret-" + "x" * 40
-
-import_all_models()
 
 
 def service_unavailable(what: str, why: object) -> None:
@@ -48,7 +50,7 @@ def service_unavailable(what: str, why: object) -> None:
 @contextmanager
 def connected(database_url: str) -> Iterator[sa.Connection]:
     """One committed transaction on a short-lived engine, for tests to read or plant rows."""
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         with engine.begin() as connection:
             yield connection
@@ -70,7 +72,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped at the end."""
     admin_url = POSTGRES_ADMIN_URL
     try:
-        admin = create_sync_engine(admin_url, isolation_level="AUTOCOMMIT")
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except Exception as error:
@@ -108,7 +110,7 @@ def _cleaners() -> Iterator[dict[str, sa.Engine]]:
 def clean_database(database_url: str, _cleaners: dict[str, sa.Engine]) -> Iterator[str]:
     """The database, emptied after the test (tests see each other's data never)."""
     yield database_url
-    engine = _cleaners.setdefault(database_url, create_sync_engine(database_url))
+    engine = _cleaners.setdefault(database_url, create_engine(database_url))
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
@@ -125,7 +127,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "storage_url": None,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ def settings(tmp_path: Path, clean_database: str) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     yield application
-    await application.state.services.engine.dispose()
+    await application.state.services.database.dispose()
 
 
 @pytest.fixture
@@ -154,7 +156,7 @@ async def client_for(settings: Settings, **transport: Any) -> AsyncIterator[http
     asgi = httpx.ASGITransport(app=application, **transport)
     async with httpx.AsyncClient(transport=asgi, base_url="http://testserver") as client:
         yield client
-    await application.state.services.engine.dispose()
+    await application.state.services.database.dispose()
 
 
 async def register(
@@ -168,6 +170,12 @@ async def register(
     body["password"] = password
     body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
     return body
+
+
+async def promote(app: FastAPI, email: str, role: Role) -> None:
+    """Give an account a role, as `imagehub user promote` does."""
+    async with app.state.services.database.transaction() as session:
+        await accounts.change_role(session, email, role)
 
 
 def assert_error(response: httpx.Response, status: int, name: str | None = None) -> dict[str, Any]:

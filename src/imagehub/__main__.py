@@ -1,3 +1,3 @@
-from imagehub.cli import app
+from imagehub.run.cli import app
 
 app(prog_name="imagehub")

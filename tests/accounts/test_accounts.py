@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 
 from imagehub.accounts import service
-from imagehub.config import Settings
-from imagehub.db import async_session_scope
-from imagehub.main import create_app
+from imagehub.core.config import Settings
+from imagehub.run.api import create_app
 from tests.conftest import TEST_SECRET, assert_error, client_for, make_settings, register
 
 
@@ -49,9 +49,11 @@ async def test_register_returns_token_and_user(client: httpx.AsyncClient) -> Non
     assert me.json() == user
 
 
-async def test_password_is_stored_hashed_with_argon2id(client: httpx.AsyncClient, app) -> None:
+async def test_password_is_stored_hashed_with_argon2id(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     account = await register(client, "hash@example.com", "a secret password")
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         user = await service.find_by_email(session, "hash@example.com")
     assert user.password.startswith("$argon2id$")
     assert account["password"] not in user.password
@@ -110,7 +112,9 @@ async def test_unknown_email_and_wrong_password_answer_alike(client: httpx.Async
     assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"] == "Bearer"
 
 
-async def test_login_is_throttled_per_email_and_address(tmp_path: Path, clean_database: str):
+async def test_login_is_throttled_per_email_and_address(
+    tmp_path: Path, clean_database: str
+) -> None:
     settings = make_settings(tmp_path, database_url=clean_database, login_max_failures=3)
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
@@ -135,10 +139,12 @@ async def test_login_is_throttled_per_email_and_address(tmp_path: Path, clean_da
     elsewhere = httpx.ASGITransport(app=app, client=("198.51.100.9", 5000))
     async with httpx.AsyncClient(transport=elsewhere, base_url="http://testserver") as client:
         assert (await client.post("/login", json=right)).status_code == 200
-    await app.state.services.engine.dispose()
+    await app.state.services.database.dispose()
 
 
-async def test_parallel_guesses_cannot_exceed_the_limit(tmp_path: Path, clean_database: str):
+async def test_parallel_guesses_cannot_exceed_the_limit(
+    tmp_path: Path, clean_database: str
+) -> None:
     settings = make_settings(tmp_path, database_url=clean_database, login_max_failures=3)
     async with client_for(settings) as client:
         await register(client, "grace@example.com", "password123")
@@ -236,10 +242,12 @@ async def test_token_without_expiry_or_with_a_bad_subject(client: httpx.AsyncCli
         assert_error(response, 401)
 
 
-async def test_token_of_a_deleted_user_stops_working(client: httpx.AsyncClient, app) -> None:
+async def test_token_of_a_deleted_user_stops_working(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     account = await register(client, "ivan@example.com")
     assert (await client.get("/users/me", headers=account["headers"])).status_code == 200
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         await service.delete(session, "ivan@example.com")
     response = await client.get("/users/me", headers=account["headers"])
     assert "no longer exists" in assert_error(response, 401)["description"]
@@ -251,7 +259,9 @@ async def test_token_of_an_unknown_user(client: httpx.AsyncClient) -> None:
     assert_error(response, 401)
 
 
-async def test_rs256_tokens_verify_with_the_public_key_only(tmp_path: Path, clean_database: str):
+async def test_rs256_tokens_verify_with_the_public_key_only(
+    tmp_path: Path, clean_database: str
+) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -291,7 +301,7 @@ async def test_rs256_tokens_verify_with_the_public_key_only(tmp_path: Path, clea
         confused = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
         response = await client.get("/users/me", headers={"Authorization": f"Bearer {confused}"})
         assert_error(response, 401)
-    await app.state.services.engine.dispose()
+    await app.state.services.database.dispose()
 
 
 # --- Bad input ----------------------------------------------------------------------------
@@ -335,7 +345,9 @@ async def test_registration_refuses_bad_input(
         {"email": "x@example.com", "password": "p" * 1025},
     ],
 )
-async def test_login_refuses_bad_input(client: httpx.AsyncClient, payload: dict[str, object]):
+async def test_login_refuses_bad_input(
+    client: httpx.AsyncClient, payload: dict[str, object]
+) -> None:
     assert_error(await client.post("/login", json=payload), 400, "Invalid input")
 
 
@@ -356,14 +368,14 @@ async def test_settings_of_the_fixture_are_not_production_defaults(settings: Set
 
 
 async def test_old_login_attempts_are_pruned_by_the_hourly_task(
-    client: httpx.AsyncClient, app, settings: Settings
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
     from imagehub.accounts.models import LoginAttempt
     from imagehub.accounts.tasks import prune_login_attempts
-    from imagehub.worker import configure_celery
+    from imagehub.core.jobs import configure_celery
 
     now = datetime.now(UTC)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         session.add(
             LoginAttempt(
                 email="old@x.io",
@@ -382,6 +394,6 @@ async def test_old_login_attempts_are_pruned_by_the_hourly_task(
         )
     configure_celery(settings.model_copy(update={"broker_url": "memory://"}))
     assert await asyncio.to_thread(prune_login_attempts) == 1
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         left = [a.email for a in (await session.scalars(sa.select(LoginAttempt))).all()]
     assert left == ["new@x.io"]

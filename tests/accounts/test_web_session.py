@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -10,7 +12,7 @@ from imagehub.accounts.dependencies import SESSION_COOKIE
 from tests.conftest import assert_error, register
 
 
-async def open_session(client: httpx.AsyncClient, account: dict) -> dict:
+async def open_session(client: httpx.AsyncClient, account: dict[str, Any]) -> dict[str, Any]:
     response = await client.post(
         "/session", json={"email": account["user"]["email"], "password": account["password"]}
     )

@@ -12,18 +12,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
-from imagehub.config import Settings
-from imagehub.db import (
-    async_session_scope,
-    create_sync_engine,
-    sync_session_scope,
-    sync_sessionmaker_for,
-)
+from imagehub.core.config import Settings
+from imagehub.core.db import Database, create_engine
 from imagehub.moderation import service as moderation
 from imagehub.moderation.models import Image
-from tests.conftest import assert_error, register
+from tests.conftest import assert_error, promote, register
 
 STATUSES = {"new", "review", "accepted", "deleted"}
 
@@ -32,9 +26,9 @@ async def staff(
     client: httpx.AsyncClient, app: FastAPI, role: Role = Role.MODERATOR
 ) -> dict[str, str]:
     account = await register(client)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
-        await accounts.change_role(session, account["user"]["email"], role)
-    return account["headers"]
+    await promote(app, account["user"]["email"], role)
+    headers: dict[str, str] = account["headers"]
+    return headers
 
 
 async def add(
@@ -48,13 +42,13 @@ async def add(
 
 def set_times(settings: Settings, image_id: int, **moments: datetime) -> None:
     """Put an image's timestamps where a test needs them (the API never moves them back)."""
-    engine = create_sync_engine(settings.effective_database_url)
-    with engine.begin() as connection:
-        connection.execute(sa.update(Image).where(Image.id == image_id).values(**moments))
+    database = Database(settings.effective_database_url)
+    with database.transaction() as session:
+        session.execute(sa.update(Image).where(Image.id == image_id).values(**moments))
     # Written behind the service's back, so its day counts are rebuilt, as an operator would.
-    with sync_session_scope(sync_sessionmaker_for(engine)) as session:
+    with database.transaction() as session:
         moderation.recount(session)
-    engine.dispose()
+    database.dispose()
 
 
 async def test_staff_only(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -125,12 +119,16 @@ async def test_register_images_idempotently(client: httpx.AsyncClient, app: Fast
         [{"group": "g", "url": f"https://example.com/{i}.jpg"} for i in range(1001)],
     ],
 )
-async def test_register_refuses_bad_input(client: httpx.AsyncClient, app: FastAPI, body: Any):
+async def test_register_refuses_bad_input(
+    client: httpx.AsyncClient, app: FastAPI, body: Any
+) -> None:
     moderator = await staff(client, app)
     assert_error(await client.post("/images", json=body, headers=moderator), 400)
 
 
-async def test_groups_shape_order_and_filter(client: httpx.AsyncClient, app: FastAPI, settings):
+async def test_groups_shape_order_and_filter(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
     moderator = await staff(client, app)
     a = await add(
         client, moderator, [{"group": "a", "url": f"https://x.io/a{i}.jpg"} for i in range(3)]
@@ -178,7 +176,9 @@ async def test_groups_shape_order_and_filter(client: httpx.AsyncClient, app: Fas
     assert_error(await client.get("/groups?limit=201", headers=moderator), 400)
 
 
-async def test_pages_are_stable_while_groups_are_added(client: httpx.AsyncClient, app: FastAPI):
+async def test_pages_are_stable_while_groups_are_added(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     moderator = await staff(client, app)
     await add(
         client,
@@ -234,7 +234,7 @@ async def test_a_fixed_number_of_queries_whatever_the_page_size(
         {"group": f"g{i}", "url": f"https://x.io/{j}.jpg"} for i in range(30) for j in range(3)
     ]
     await add(client, moderator, items)
-    engine = app.state.services.engine.sync_engine
+    engine = app.state.services.database.engine.sync_engine
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -326,7 +326,7 @@ async def test_unknown_ids_and_statuses(client: httpx.AsyncClient, app: FastAPI)
 
 async def test_concurrent_changes_are_all_recorded_in_order(
     client: httpx.AsyncClient, app: FastAPI
-):
+) -> None:
     one, two = await staff(client, app), await staff(client, app)
     image = (await add(client, one, {"group": "g", "url": "https://x.io/a.jpg"}))[0]
     wanted = ["review", "accepted", "deleted", "review", "accepted", "new"]
@@ -348,8 +348,8 @@ async def test_concurrent_changes_are_all_recorded_in_order(
 
 
 async def test_statistics_either_side_of_the_boundary(
-    client: httpx.AsyncClient, app: FastAPI, settings
-):
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
     moderator = await staff(client, app)
     now = datetime.now(UTC)
     images = await add(
@@ -411,7 +411,7 @@ async def test_statistics_counts_stay_true_through_every_write(
         status = rng.choice(sorted(STATUSES))
         await client.put(f"/images/{image['id']}", json={"status": status}, headers=moderator)
 
-    engine = create_sync_engine(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
 
     def direct(column: str, days: int) -> dict[str, int]:
         since = datetime.now(UTC) - timedelta(days=days)

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from fastapi import FastAPI
 
-from imagehub.config import Settings
-from imagehub.signed_urls import sign
+from imagehub.core.config import Settings
+from imagehub.http.files import sign
 from tests.conftest import assert_error, client_for, make_settings, register, s3_settings
 from tests.moderation.test_moderation import staff
 from tests.processing import images
@@ -81,7 +81,7 @@ async def test_on_s3_the_links_are_presigned_for_the_public_host(
 def test_signed_links_expire_and_bind_their_key(tmp_path: Path) -> None:
     secret = make_settings(tmp_path, secret_key="k" * 40).url_signing_key()
     other = make_settings(tmp_path, secret_key="z" * 40).url_signing_key()
-    from imagehub.signed_urls import verify
+    from imagehub.http.files import verify
 
     link = sign("tasks/x/a_original.jpg", 60, secret, now=1000)
     query = parse_qs(urlsplit(link).query)

@@ -51,7 +51,8 @@ def wait_for(
 
 
 def descendants(pid: int) -> list[psutil.Process]:
-    return psutil.Process(pid).children(recursive=True)
+    children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+    return children
 
 
 def stop_process_tree(process: subprocess.Popen[bytes], timeout: float = 30) -> None:

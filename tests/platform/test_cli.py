@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner, Result
 
-from imagehub import migrate
-from imagehub.cli import app as cli
+from imagehub.core import migrate
+from imagehub.core.config import Settings
+from imagehub.run.cli import app as cli
 from tests.conftest import TEST_SECRET, assert_error, register
 
 runner = CliRunner()
@@ -42,7 +43,7 @@ def _env(settings_dir: Path, database_url: str) -> dict[str, str]:
 
 
 async def test_create_an_admin_and_log_in_through_the_api(
-    client: httpx.AsyncClient, settings, tmp_path: Path
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
     env = _env(tmp_path, settings.effective_database_url)
     result = await invoke(
@@ -63,7 +64,7 @@ async def test_create_an_admin_and_log_in_through_the_api(
 
 
 async def test_promotion_and_deletion_apply_to_live_tokens(
-    client: httpx.AsyncClient, settings, tmp_path: Path
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:
     account = await register(client, "mod@example.com")
     env = _env(tmp_path, settings.effective_database_url)
@@ -76,7 +77,7 @@ async def test_promotion_and_deletion_apply_to_live_tokens(
     assert_error(await client.get("/users/me", headers=account["headers"]), 401)
 
 
-def test_cli_refuses_bad_input(settings, tmp_path: Path) -> None:
+def test_cli_refuses_bad_input(settings: Settings, tmp_path: Path) -> None:
     env = _env(tmp_path, settings.effective_database_url)
     cases = [
         (["user", "create", "not-an-email"], "password123\n", "email"),
@@ -90,7 +91,7 @@ def test_cli_refuses_bad_input(settings, tmp_path: Path) -> None:
         assert expected in result.output, result.output
 
 
-def test_duplicate_user_from_the_cli(settings, tmp_path: Path) -> None:
+def test_duplicate_user_from_the_cli(settings: Settings, tmp_path: Path) -> None:
     env = _env(tmp_path, settings.effective_database_url)
     args = ["user", "create", "dup@example.com"]
     assert run_cli(args, input="password123\n", env=env).exit_code == 0
@@ -117,12 +118,14 @@ def test_production_commands_refuse_without_a_secret(tmp_path: Path) -> None:
         assert "IMAGEHUB_SECRET_KEY" in result.output
 
 
-def test_moderation_import_is_idempotent_and_reports_bad_lines(settings, tmp_path: Path) -> None:
+def test_moderation_import_is_idempotent_and_reports_bad_lines(
+    settings: Settings, tmp_path: Path
+) -> None:
     import json
 
     import sqlalchemy as sa
 
-    from imagehub.db import create_sync_engine
+    from imagehub.core.db import create_engine
 
     env = _env(tmp_path, settings.effective_database_url)
     lines = [
@@ -140,7 +143,7 @@ def test_moderation_import_is_idempotent_and_reports_bad_lines(settings, tmp_pat
     assert "2500 line(s) imported" in first.output
     again = run_cli(["moderation", "import", str(source)], env=env)
     assert again.exit_code == 1
-    engine = create_sync_engine(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM images")).scalar_one() == 2500
         assert connection.execute(sa.text("SELECT count(*) FROM groups")).scalar_one() == 7

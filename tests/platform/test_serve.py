@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -22,7 +24,7 @@ from tests.platform.processes import (
 pytestmark = pytest.mark.slow
 
 
-def _start_serve(tmp_path: Path) -> tuple[str, object, Path]:
+def _start_serve(tmp_path: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
     port = free_port()
     env = imagehub_env(tmp_path / "data", port=str(port))
     log = tmp_path / "serve.log"
@@ -30,9 +32,9 @@ def _start_serve(tmp_path: Path) -> tuple[str, object, Path]:
     return f"http://127.0.0.1:{port}", process, log
 
 
-def _ready_with_a_worker(base: str) -> dict[str, object] | None:
+def _ready_with_a_worker(base: str) -> dict[str, Any] | None:
     response = httpx.get(f"{base}/readyz", timeout=5)
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body if response.status_code == 200 and body["workers"] else None
 
 
@@ -41,7 +43,7 @@ def test_serve_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     try:
         wait_for(lambda: httpx.get(f"{base}/healthz", timeout=2).is_success, 60, "/healthz", log)
         ready = wait_for(lambda: _ready_with_a_worker(base), 60, "a ready worker", log)
-        assert all(check["ok"] for check in ready["checks"].values())  # type: ignore[attr-defined]
+        assert all(check["ok"] for check in ready["checks"].values())
 
         account = {"email": "serve@example.com", "password": "password123"}
         assert httpx.post(f"{base}/registration", json=account).status_code == 201

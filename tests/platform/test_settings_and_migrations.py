@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from imagehub import migrate
-from imagehub.config import ConfigurationError, Settings, ensure_embedded_secret
-from imagehub.db import Base, create_sync_engine
+from imagehub.core import migrate
+from imagehub.core.config import ConfigurationError, Settings, ensure_embedded_secret
+from imagehub.core.db import Base, create_engine
 from tests.conftest import make_settings
 
 
@@ -47,10 +47,12 @@ def test_embedded_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
     first.check_production_ready()
 
 
-def test_settings_come_from_prefixed_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def test_settings_come_from_prefixed_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("IMAGEHUB_PORT", "9123")
     monkeypatch.setenv("IMAGEHUB_DATA_DIR", str(tmp_path / "elsewhere"))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.port == 9123
     assert settings.data_dir == tmp_path / "elsewhere"
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'elsewhere' / 'imagehub.db'}"
@@ -70,7 +72,7 @@ def test_env_example_lists_every_setting() -> None:
 
 def test_migrations_go_down_and_up_again(database_url: str) -> None:
     migrate.downgrade(database_url, "base")
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     finally:
@@ -80,7 +82,7 @@ def test_migrations_go_down_and_up_again(database_url: str) -> None:
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})

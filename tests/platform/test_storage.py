@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from imagehub.storage import ObjectNotFound, Storage
+from imagehub.core.storage import ObjectNotFound, Storage
 from tests.conftest import make_settings, s3_settings
 
 
@@ -21,51 +21,40 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     return Storage.from_settings(s3_settings(tmp_path, endpoint, bucket))
 
 
-async def test_put_read_size_exists_delete(storage: Storage) -> None:
-    await storage.put("tasks/1/photo_original.jpg", b"\xff\xd8hello")
-    assert await storage.read("tasks/1/photo_original.jpg") == b"\xff\xd8hello"
+async def test_put_read_size_delete(storage: Storage) -> None:
+    storage.put("tasks/1/photo_original.jpg", b"\xff\xd8hello")
+    assert storage.read("tasks/1/photo_original.jpg") == b"\xff\xd8hello"
     assert await storage.size("tasks/1/photo_original.jpg") == 7
-    assert await storage.exists("tasks/1/photo_original.jpg")
-    await storage.delete("tasks/1/photo_original.jpg")
-    assert not await storage.exists("tasks/1/photo_original.jpg")
-    await storage.delete("tasks/1/photo_original.jpg")  # deleting twice is fine
+    storage.delete("tasks/1/photo_original.jpg")
+    with pytest.raises(ObjectNotFound):  # gone
+        await storage.size("tasks/1/photo_original.jpg")
+    storage.delete("tasks/1/photo_original.jpg")  # deleting twice is fine
 
 
 async def test_missing_objects_raise_object_not_found(storage: Storage) -> None:
     with pytest.raises(ObjectNotFound):
-        await storage.read("missing")
+        storage.read("missing")
     with pytest.raises(ObjectNotFound):
         await storage.size("missing")
     with pytest.raises(ObjectNotFound):
-        [chunk async for chunk in storage.stream("missing")]
-    with pytest.raises(ObjectNotFound):
-        storage.read_sync("missing")
+        list(storage.stream("missing"))
 
 
 async def test_large_objects_stream_both_ways(storage: Storage) -> None:
     payload = os.urandom(256 * 1024)
     parts = 48  # 12 MiB: more than one multipart part on S3
 
-    async def produce() -> AsyncIterator[bytes]:
+    def produce() -> Iterator[bytes]:
         for _ in range(parts):
             yield payload
 
-    await storage.put("big.bin", produce())
+    storage.put("big.bin", produce())
     assert await storage.size("big.bin") == parts * len(payload)
     received = 0
-    async for chunk in storage.stream("big.bin"):
+    for chunk in storage.stream("big.bin"):
         assert chunk == payload * (len(chunk) // len(payload)) or len(chunk) % len(payload)
         received += len(chunk)
     assert received == parts * len(payload)
-
-
-async def test_sync_interface_for_workers(storage: Storage) -> None:
-    storage.put_sync("a/b.png", b"\x89PNG")
-    assert storage.exists_sync("a/b.png")
-    assert storage.read_sync("a/b.png") == b"\x89PNG"
-    assert await storage.read("a/b.png") == b"\x89PNG"
-    storage.delete_sync("a/b.png")
-    assert not storage.exists_sync("a/b.png")
 
 
 async def test_check_passes_when_reachable(storage: Storage) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from imagehub.db import create_sync_engine
-from imagehub.embedded import EmbeddedRedis
-from imagehub.worker import celery_app, configure_celery
+from imagehub.core.db import create_engine
+from imagehub.core.jobs import celery_app, configure_celery
+from imagehub.run.embedded import EmbeddedRedis
 from tests.conftest import TEST_SECRET, make_settings
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
 
@@ -28,7 +28,7 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _heartbeats(database_url: str) -> list[str]:
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             return list(connection.scalars(sa.text("SELECT hostname FROM worker_heartbeats")))
@@ -37,7 +37,7 @@ def _heartbeats(database_url: str) -> list[str]:
 
 
 def _clear_heartbeats(database_url: str) -> None:
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM worker_heartbeats"))
     engine.dispose()
@@ -63,7 +63,7 @@ def _run_smoke_task(tmp_path: Path, database_url: str, broker_url: str) -> None:
 
 
 def test_smoke_task_on_sqlite(tmp_path: Path, broker_url: str) -> None:
-    from imagehub import migrate
+    from imagehub.core import migrate
 
     database_url = f"sqlite:///{tmp_path / 'worker.db'}"
     migrate.upgrade(database_url)
@@ -73,7 +73,7 @@ def test_smoke_task_on_sqlite(tmp_path: Path, broker_url: str) -> None:
 def test_smoke_task_on_postgresql_and_redis(
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
-    from imagehub import migrate
+    from imagehub.core import migrate
 
     migrate.upgrade(postgres_url)
     try:

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from imagehub.config import Settings
-from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
-from imagehub.processing import repository, service
-from imagehub.storage import Storage
+from imagehub.core import jobs
+from imagehub.core.config import Settings
+from imagehub.core.db import create_engine
+from imagehub.processing import repository, tasks
 from tests.conftest import make_settings
 
 
@@ -21,29 +20,29 @@ def settings(tmp_path: Path, clean_database: str) -> Settings:
     return make_settings(tmp_path, database_url=clean_database, broker_url="memory://")
 
 
-def process_all(settings: Settings, task_id: str | uuid.UUID) -> list[Any]:
-    """Run the task's pending image jobs here, as a worker would."""
-    engine = create_sync_engine(settings.effective_database_url)
-    factory = sync_sessionmaker_for(engine)
-    readers = sync_sessionmaker_for(engine, read_only=True)
-    storage = Storage.from_settings(settings)
-
-    def scope(read_only: bool = False) -> Any:
-        return sync_session_scope(readers if read_only else factory)
-
+def process_all(settings: Settings, task_id: str | uuid.UUID) -> list[str | None]:
+    """Run the task's pending image jobs here, through the worker's own task function."""
+    # The worker context of these settings (their database and storage); jobs publish
+    # nothing, so an in-process broker does when the settings name none.
+    jobs.configure_celery(
+        settings.model_copy(update={"broker_url": settings.broker_url or "memory://"})
+    )
     try:
-        with sync_session_scope(factory) as session:
+        with jobs.reading() as session:
             image_ids = repository.pending_image_ids(session, uuid.UUID(str(task_id)))
-        return [
-            service.process_image(scope, storage, settings, uuid.UUID(str(task_id)), i)
-            for i in image_ids
-        ]
+        return [run_job(task_id, image_id) for image_id in image_ids]
     finally:
-        engine.dispose()
+        jobs.reset_worker_context()
+
+
+def run_job(task_id: str | uuid.UUID, image_id: uuid.UUID) -> str | None:
+    """One delivery of an image's job, as a worker runs it (in this process)."""
+    result: str | None = tasks.process_image(str(task_id), str(image_id))
+    return result
 
 
 def counts(settings: Settings) -> dict[str, int]:
-    engine = create_sync_engine(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
     try:
         with engine.connect() as connection:
             return {

@@ -5,16 +5,25 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from PIL import Image
 
-from imagehub.config import Settings
+from imagehub.core.config import Settings
 from imagehub.processing.models import Task, TaskStatus
-from tests.conftest import assert_error, client_for, make_settings, register
+from tests.conftest import (
+    assert_error,
+    client_for,
+    connected,
+    make_settings,
+    promote,
+    register,
+)
 from tests.processing import images
-from tests.processing.conftest import counts, process_all, stored_objects, upload
+from tests.processing.conftest import counts, process_all, run_job, stored_objects, upload
 
 NOTHING = {"tasks": 0, "task_images": 0, "image_task": 0}
 
@@ -77,7 +86,7 @@ async def test_a_corrupt_image_fails_alone(client: httpx.AsyncClient, settings: 
     )
     assert response.status_code == 202
     task_id = response.json()["task_id"]
-    assert sorted(process_all(settings, task_id)) == ["done", "failed"]
+    assert sorted(map(str, process_all(settings, task_id))) == ["done", "failed"]
     status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()
     assert (status["status"], status["done"], status["failed"]) == ("partial", 1, 1)
     bad = status["images"][1]
@@ -105,29 +114,21 @@ async def test_all_failed_is_failed(client: httpx.AsyncClient, settings: Setting
 async def test_a_job_run_twice_changes_nothing(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for
-    from imagehub.processing import service
-    from imagehub.storage import Storage
+    from sqlalchemy import select
+
+    from imagehub.core import jobs
+    from imagehub.processing.models import TaskImage
 
     account = await register(client)
     body = (await upload(client, account["headers"], [("a.png", images.png())])).json()
     process_all(settings, body["task_id"])
-    engine = create_sync_engine(settings.effective_database_url)
-    factory = sync_sessionmaker_for(engine)
-    with sync_session_scope(factory) as session:
-        from sqlalchemy import select
-
-        from imagehub.processing.models import TaskImage
-
-        image_id = session.scalars(select(TaskImage.id)).one()
-    again = service.process_image(
-        lambda read_only=False: sync_session_scope(factory),
-        Storage.from_settings(settings),
-        settings,
-        uuid.UUID(body["task_id"]),
-        image_id,
-    )
-    engine.dispose()
+    with connected(settings.effective_database_url) as connection:
+        image_id = connection.scalars(select(TaskImage.id)).one()
+    jobs.configure_celery(settings)
+    try:
+        again = run_job(body["task_id"], image_id)  # a redelivery of the finished job
+    finally:
+        jobs.reset_worker_context()
     assert again is None
     assert counts(settings) == {"tasks": 1, "task_images": 1, "image_task": 4}
     status = (await client.get(f"/status/{body['task_id']}", headers=account["headers"])).json()
@@ -188,7 +189,9 @@ async def test_refused_files(
     assert stored_objects(settings) == []
 
 
-async def test_file_over_the_size_limit_is_413(client: httpx.AsyncClient, tmp_path, clean_database):
+async def test_file_over_the_size_limit_is_413(
+    client: httpx.AsyncClient, tmp_path: Path, clean_database: str
+) -> None:
     small = make_settings(tmp_path, database_url=clean_database, upload_max_file_bytes=2048)
     async with client_for(small) as client:
         account = await register(client)
@@ -202,7 +205,9 @@ async def test_file_over_the_size_limit_is_413(client: httpx.AsyncClient, tmp_pa
     assert counts(small) == NOTHING
 
 
-async def test_too_many_files_and_no_files(client: httpx.AsyncClient, tmp_path, clean_database):
+async def test_too_many_files_and_no_files(
+    client: httpx.AsyncClient, tmp_path: Path, clean_database: str
+) -> None:
     few = make_settings(tmp_path, database_url=clean_database, upload_max_files=2)
     async with client_for(few) as client:
         account = await register(client)
@@ -225,11 +230,11 @@ async def test_bad_group_and_no_login(client: httpx.AsyncClient, settings: Setti
 
 
 async def test_a_storage_failure_leaves_nothing_behind(
-    client: httpx.AsyncClient, app, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = await register(client)
     storage = app.state.services.storage
-    real_put, calls = storage.put_sync, []
+    real_put, calls = storage.put, []
 
     def failing_put(key: str, data: object) -> None:
         calls.append(key)
@@ -237,7 +242,7 @@ async def test_a_storage_failure_leaves_nothing_behind(
             raise OSError("disk full")
         real_put(key, data)
 
-    monkeypatch.setattr(storage, "put_sync", failing_put)
+    monkeypatch.setattr(storage, "put", failing_put)
     files = [("a.jpg", images.jpeg()), ("b.jpg", images.jpeg()), ("c.jpg", images.jpeg())]
     assert_error(await upload(client, account["headers"], files), 500)
     assert counts(settings) == NOTHING
@@ -248,15 +253,12 @@ async def test_a_storage_failure_leaves_nothing_behind(
 
 
 async def test_other_users_see_nothing_admins_see_all(
-    client: httpx.AsyncClient, app, settings: Settings
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
-    from imagehub.accounts import service as accounts
     from imagehub.accounts.models import Role
-    from imagehub.db import async_session_scope
 
     owner, stranger, admin = await register(client), await register(client), await register(client)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
-        await accounts.change_role(session, admin["user"]["email"], Role.ADMIN)
+    await promote(app, admin["user"]["email"], Role.ADMIN)
     task_id = (await upload(client, owner["headers"], [("a.jpg", images.jpeg())])).json()["task_id"]
     process_all(settings, task_id)
     owner_id = owner["user"]["id"]
@@ -276,7 +278,9 @@ async def test_other_users_see_nothing_admins_see_all(
     assert_error(missing, 404)
 
 
-async def test_history_is_newest_first_and_paged(client: httpx.AsyncClient, settings: Settings):
+async def test_history_is_newest_first_and_paged(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     account = await register(client)
     headers, user_id = account["headers"], account["user"]["id"]
     for batch in range(3):
@@ -304,36 +308,39 @@ async def test_history_is_newest_first_and_paged(client: httpx.AsyncClient, sett
     assert_error(await client.get(f"/history/{user_id}?limit=201", headers=headers), 400)
 
 
-async def test_sweep_queues_stalled_tasks_again(client: httpx.AsyncClient, settings: Settings):
+async def test_sweep_queues_stalled_tasks_again(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     from datetime import timedelta
 
     from sqlalchemy import update
 
-    from imagehub.db import create_sync_engine, sync_session_scope, sync_sessionmaker_for, utcnow
+    from imagehub.core.db import Database, utcnow
+    from imagehub.core.jobs import configure_celery
     from imagehub.processing import service
-    from imagehub.worker import configure_celery
 
     configure_celery(settings)
     account = await register(client)
     task_id = (await upload(client, account["headers"], [("a.jpg", images.jpeg())])).json()[
         "task_id"
     ]
-    engine = create_sync_engine(settings.effective_database_url)
-    factory = sync_sessionmaker_for(engine)
-    with sync_session_scope(factory) as session:
+    database = Database(settings.effective_database_url)
+    with database.transaction() as session:
         assert service.sweep_stalled(session, stall_seconds=600) == 0  # fresh: left alone
         session.execute(update(Task).values(updated_at=utcnow() - timedelta(hours=1)))
-    with sync_session_scope(factory) as session:
+    with database.transaction() as session:
         assert service.sweep_stalled(session, stall_seconds=600) == 1
-    with sync_session_scope(factory) as session:
+    with database.transaction() as session:
         assert service.sweep_stalled(session, stall_seconds=600) == 0  # touched: not again
-    engine.dispose()
+    database.dispose()
     process_all(settings, task_id)
     status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()
     assert status["status"] == TaskStatus.DONE
 
 
-async def test_the_whole_flow_on_s3(tmp_path, clean_database, moto_s3: str, s3_bucket: str):
+async def test_the_whole_flow_on_s3(
+    tmp_path: Path, clean_database: str, moto_s3: str, s3_bucket: str
+) -> None:
     """Originals and variants in an S3 bucket (moto's server), zip streamed from it."""
     from tests.conftest import s3_settings
 
@@ -355,14 +362,13 @@ async def test_the_whole_flow_on_s3(tmp_path, clean_database, moto_s3: str, s3_b
 
 
 async def test_the_zip_streams_in_flat_memory(
-    client: httpx.AsyncClient, app, settings: Settings
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
     """A task's zip is read and sent piece by piece: memory does not follow its size.
     (tracemalloc sees Python's allocations: the chunks and the zip writer's buffers.)"""
     import os
     import tracemalloc
 
-    from imagehub.db import async_session_scope
     from imagehub.processing import service
 
     account = await register(client)
@@ -372,7 +378,7 @@ async def test_the_zip_streams_in_flat_memory(
     engine_settings = settings.model_copy(update={"png_compress_level": 0})
     process_all(engine_settings, task_id)  # variants stored uncompressed: ~100 MB in all
     viewer = service.Viewer(uuid.UUID(account["user"]["id"]), is_admin=False)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         archive = await service.task_zip(
             session, app.state.services.storage, viewer, uuid.UUID(task_id)
         )

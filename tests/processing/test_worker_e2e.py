@@ -15,10 +15,10 @@ import psutil
 import pytest
 from PIL import Image
 
-from imagehub import migrate
-from imagehub.config import Settings
-from imagehub.embedded import EmbeddedRedis
-from imagehub.main import create_app
+from imagehub.core import migrate
+from imagehub.core.config import Settings
+from imagehub.run.api import create_app
+from imagehub.run.embedded import EmbeddedRedis
 from tests.conftest import TEST_SECRET, make_settings, register
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree
 from tests.processing import images
@@ -50,9 +50,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     if broker is not None:
         broker.stop()
     if database != "sqlite":
-        from tests.conftest import Base, create_sync_engine
+        from imagehub.core.db import Base, create_engine
 
-        engine = create_sync_engine(database_url)
+        engine = create_engine(database_url)
         with engine.begin() as connection:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
@@ -65,7 +65,7 @@ async def client(stack: Settings) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
-    await app.state.services.engine.dispose()
+    await app.state.services.database.dispose()
 
 
 def _process_env(settings: Settings) -> dict[str, str]:
@@ -108,7 +108,7 @@ async def _sleep(seconds: float) -> None:
 
 async def test_real_worker_processes_an_upload(
     stack: Settings, client: httpx.AsyncClient, tmp_path: Path
-):
+) -> None:
     worker = start_worker(stack, tmp_path, "worker")
     try:
         account = await register(client)

@@ -162,7 +162,7 @@ class FakeGitHub:
                 Route("/graphql", self._graphql, methods=["POST"]),
             ],
         )
-        app.add_middleware(_Gate, fake=self)  # type: ignore[arg-type]
+        app.add_middleware(_Gate, fake=self)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -320,7 +320,7 @@ class FakeGitHub:
             graphql_schema(), document, root_value=self._graphql_root(), variable_values=variables
         )
         if asyncio.iscoroutine(result) or hasattr(result, "__await__"):
-            result = await result  # type: ignore[misc]
+            result = await result
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]

@@ -12,15 +12,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
-from imagehub.config import Settings
-from imagehub.db import async_session_scope
+from imagehub.core.config import Settings
 from imagehub.repostats import github as github_client
 from imagehub.repostats import service
 from imagehub.repostats.models import GithubUser, Stat
-from imagehub.repostats.tasks import run_scan
-from tests.conftest import assert_error, connected, make_settings, register
+from imagehub.repostats.scan import ScanReport, run_scan
+from tests.conftest import assert_error, connected, make_settings, promote, register
 from tests.repostats.conftest import TOKEN
 from tests.repostats.fake_github import FakeGitHub
 
@@ -51,14 +49,14 @@ def settings(tmp_path: Path, clean_database: str, github: FakeGitHub, mode: str)
     )
 
 
-def scan(settings: Settings, **options: Any) -> service.ScanReport:
+def scan(settings: Settings, **options: Any) -> ScanReport:
     return run_scan(settings, due_now=False, **options)
 
 
 def retry_times(settings: Settings) -> dict[str, datetime | None]:
     with connected(settings.effective_database_url) as connection:
         rows = connection.execute(sa.select(GithubUser.login, GithubUser.scan_retry_at)).all()
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 def a_day_passes(settings: Settings) -> None:
@@ -85,8 +83,7 @@ def stats_rows(settings: Settings) -> list[tuple[int, date, int, int, int]]:
 
 async def admin_headers(client: httpx.AsyncClient, app: FastAPI) -> dict[str, str]:
     account = await register(client)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
-        await accounts.change_role(session, account["user"]["email"], Role.ADMIN)
+    await promote(app, account["user"]["email"], Role.ADMIN)
     return dict(account["headers"])
 
 

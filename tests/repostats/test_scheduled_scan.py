@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from imagehub.embedded import EmbeddedRedis
 from imagehub.repostats.models import GithubUser, Repo, Stat
+from imagehub.run.embedded import EmbeddedRedis
 from tests.conftest import TEST_SECRET, connected
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
 from tests.repostats.conftest import TOKEN
@@ -34,7 +34,9 @@ def broker_url(
         yield request.getfixturevalue("redis_url")
 
 
-def _track(database_url: str, fake: FakeGitHub, logins: list[str], scanned_today: list[str]):
+def _track(
+    database_url: str, fake: FakeGitHub, logins: list[str], scanned_today: list[str]
+) -> None:
     today = datetime.now(UTC).date()
     with connected(database_url) as connection:
         for login in logins:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from imagehub.accounts import service as accounts
 from imagehub.accounts.models import Role
-from imagehub.db import async_session_scope
-from tests.conftest import register
+from tests.conftest import promote, register
 
 PAGES = ["upload", "history", "moderation", "statistics", "repos"]
 
 
-async def signed_in(client: httpx.AsyncClient, app: FastAPI, role: Role) -> dict:
+async def signed_in(client: httpx.AsyncClient, app: FastAPI, role: Role) -> dict[str, Any]:
     account = await register(client)
     if role is not Role.USER:
-        async with async_session_scope(app.state.services.sessionmaker) as session:
-            await accounts.change_role(session, account["user"]["email"], role)
+        await promote(app, account["user"]["email"], role)
     response = await client.post(
         "/session", json={"email": account["user"]["email"], "password": account["password"]}
     )
@@ -62,7 +62,7 @@ async def test_each_role_sees_its_pages(client: httpx.AsyncClient, app: FastAPI)
 
 async def test_headers_names_and_unknown_pages(client: httpx.AsyncClient, app: FastAPI) -> None:
     account = await register(client)
-    async with async_session_scope(app.state.services.sessionmaker) as session:
+    async with app.state.services.database.transaction() as session:
         user = await accounts.find_by_email(session, account["user"]["email"])
         user.first_name = "<script>alert(1)</script>"
     await client.post(

@@ -106,7 +106,15 @@ def test_a_whole_afternoon_in_the_browser(
     browser: object,
     github: FakeGitHub,  # noqa: F811
 ) -> None:
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Dialog,
+        Error,
+        FilePayload,
+        Page,
+        expect,
+    )
 
     assert isinstance(browser, Browser)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -115,18 +123,24 @@ def test_a_whole_afternoon_in_the_browser(
     context.set_default_timeout(20_000)
     page = context.new_page()
     problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     # The browser logs every 4xx answer; the ones this test provokes on purpose are
     # expected. Anything else (a CSP violation, a script error) is a problem.
     expected = ("400 (Bad Request)", "403 (Forbidden)")
-    page.on(
-        "console",
-        lambda m: m.type == "error" and not m.text.endswith(expected)
-        and problems.append(f"console: {m.text}"),
-    )  # fmt: skip
-    page.on(
-        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
-    )
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.endswith(expected):
+            problems.append(f"console: {message.text}")
+
+    def on_dialog(dialog: Dialog) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("pageerror", on_page_error)
+    page.on("console", on_console)
+    page.on("dialog", on_dialog)
 
     def shot(name: str, target: Page = page) -> None:
         target.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -151,7 +165,7 @@ def test_a_whole_afternoon_in_the_browser(
 
     # --- A refused file shows the server's reason next to it ----------------------------
     page.locator("#files").set_input_files(
-        [{"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text"}]
+        [FilePayload(name="notes.png", mimeType="image/png", buffer=b"just some text")]
     )
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#chosen li", has_text="notes.png").locator(".error")).to_be_visible()

@@ -14,8 +14,23 @@ from fastapi.security import OAuth2PasswordBearer
 
 from imagehub.accounts import service
 from imagehub.accounts.models import Role, User
-from imagehub.deps import ServicesDep, SessionDep
-from imagehub.errors import Forbidden, Unauthorized
+from imagehub.core.errors import Forbidden, Unauthorized
+from imagehub.http.deps import ServicesDep, SessionDep
+
+# Other domains' endpoints reach accounts through this module: who is calling, and roles.
+__all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "AdminUser",
+    "CurrentUser",
+    "ModeratorUser",
+    "Role",
+    "User",
+    "current_user",
+    "require_csrf",
+    "requires",
+    "session_token",
+]
 
 # tokenUrl makes the docs' Authorize button log in through POST /login with the form.
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/login", auto_error=False)
@@ -57,7 +72,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def requires(role: Role) -> Callable[[User], Awaitable[User]]:
     async def check(user: CurrentUser) -> User:
-        if not Role(user.role).includes(role):
+        if not user.role.includes(role):
             raise Forbidden(f"This needs the {role.value} role")
         return user
 

@@ -20,8 +20,8 @@ from imagehub.accounts.schemas import (
     TokenOut,
     UserOut,
 )
-from imagehub.deps import ServicesDep, SessionDep
-from imagehub.routing import Router
+from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.routing import Router
 
 router = Router(tags=["accounts"])
 

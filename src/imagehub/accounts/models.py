@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, UTCDateTime, utcnow
+from imagehub.core.db import Base, TextEnum, UTCDateTime, utcnow
 
 
 class Role(StrEnum):
@@ -30,7 +30,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
-    role: Mapped[Role] = mapped_column(String(16), default=Role.USER)
+    role: Mapped[Role] = mapped_column(TextEnum(Role), default=Role.USER)
 
 
 class LoginAttempt(Base):

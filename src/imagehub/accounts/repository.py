@@ -7,7 +7,7 @@ from sqlalchemy import case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub.accounts.models import LoginAttempt, Role, User
-from imagehub.db import dialect_insert
+from imagehub.core.db import dialect_insert
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:

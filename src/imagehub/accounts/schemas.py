@@ -4,7 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from imagehub.accounts.models import Role
-from imagehub.fields import Name, PlainText, UtcDateTime
+from imagehub.core.fields import Name, PlainText, UtcDateTime
 
 # argon2 has no length limit of its own; this bound only keeps request bodies sane.
 Password = Field(min_length=8, max_length=1024)

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub.accounts import repository
 from imagehub.accounts.models import Role, User
-from imagehub.accounts.security import hash_password, needs_rehash, verify_password
-from imagehub.config import Settings
-from imagehub.db import utcnow
-from imagehub.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from imagehub.accounts.passwords import hash_password, needs_rehash, verify_password
+from imagehub.core.config import Settings
+from imagehub.core.db import utcnow
+from imagehub.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):

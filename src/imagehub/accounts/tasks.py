@@ -1,13 +1,18 @@
+"""Celery jobs of accounts."""
+
 from imagehub.accounts import service
-from imagehub.db import run_in_async_session
-from imagehub.worker import celery_app, worker_context
+from imagehub.core import jobs
+from imagehub.core.db import AsyncDatabase
+from imagehub.core.jobs import celery_app
 
 
 @celery_app.task(name="accounts.prune_login_attempts")
 def prune_login_attempts() -> int:
     """Forget failed-login counts whose window has passed (the table stays small)."""
-    settings = worker_context().settings
-    return run_in_async_session(
-        settings.effective_database_url,
-        lambda session: service.prune_login_attempts(session, settings),
-    )
+    settings = jobs.worker_context().settings
+
+    async def prune(database: AsyncDatabase) -> int:
+        async with database.transaction() as session:
+            return await service.prune_login_attempts(session, settings)
+
+    return jobs.run_async(prune)

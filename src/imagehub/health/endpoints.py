@@ -2,10 +2,10 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from imagehub import __version__
-from imagehub.deps import ServicesDep, SessionDep
+from imagehub.core.metrics import render_metrics
 from imagehub.health import service
-from imagehub.observability import render_metrics
-from imagehub.routing import Router
+from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.routing import Router
 
 router = Router(tags=["health"])
 

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, UTCDateTime
+from imagehub.core.db import Base, UTCDateTime
 
 
 class WorkerHeartbeat(Base):

@@ -4,7 +4,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub.db import dialect_insert
+from imagehub.core.db import dialect_insert
 from imagehub.health.models import WorkerHeartbeat
 
 

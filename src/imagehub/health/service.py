@@ -13,10 +13,9 @@ import anyio.to_thread
 from kombu import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imagehub.db import utcnow
-from imagehub.fields import iso_z
+from imagehub.core.db import utcnow
+from imagehub.core.storage import Storage
 from imagehub.health import repository
-from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +81,7 @@ async def readiness(
 
 async def live_workers(session: AsyncSession) -> list[dict[str, Any]]:
     beats = await repository.heartbeats_since(session, utcnow() - WORKER_SEEN_WITHIN)
-    return [{"hostname": beat.hostname, "seen_at": iso_z(beat.seen_at)} for beat in beats]
+    return [
+        {"hostname": beat.hostname, "seen_at": beat.seen_at.isoformat().replace("+00:00", "Z")}
+        for beat in beats
+    ]

@@ -3,10 +3,14 @@
 from alembic import context
 from sqlalchemy import Connection
 
-from imagehub.db import Base, create_sync_engine
-from imagehub.models import import_all_models
+# Every domain's tables, so autogenerate and the schema checks see them all.
+import imagehub.accounts.models
+import imagehub.health.models
+import imagehub.moderation.models
+import imagehub.processing.models
+import imagehub.repostats.models  # noqa: F401
+from imagehub.core.db import Base, create_engine
 
-import_all_models()
 target_metadata = Base.metadata
 
 
@@ -26,7 +30,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run_with(connection)
 else:
-    engine = create_sync_engine(context.config.get_main_option("sqlalchemy.url") or "")
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as new_connection:
         run_with(new_connection)
     engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, BigId, UTCDateTime, utcnow
+from imagehub.core.db import Base, BigId, TextEnum, UTCDateTime, utcnow
 
 
 class Status(StrEnum):
@@ -56,7 +56,7 @@ class Image(Base):
     # An http(s) URL, or for an uploaded original `storage:<key>`, turned into a browser URL
     # (presigned or signed) when it is read.
     url: Mapped[str] = mapped_column(String(2048))
-    status: Mapped[Status] = mapped_column(String(16), default=Status.NEW)
+    status: Mapped[Status] = mapped_column(TextEnum(Status), default=Status.NEW)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -73,7 +73,7 @@ class DayCount(Base):
 
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # created | changed
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    status: Mapped[Status] = mapped_column(String(16), primary_key=True)
+    status: Mapped[Status] = mapped_column(TextEnum(Status), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -83,8 +83,8 @@ class StatusChange(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
-    from_status: Mapped[Status] = mapped_column(String(16))
-    to_status: Mapped[Status] = mapped_column(String(16))
+    from_status: Mapped[Status] = mapped_column(TextEnum(Status))
+    to_status: Mapped[Status] = mapped_column(TextEnum(Status))
     # Who: kept by id and by email, so the record outlives the account.
     changed_by: Mapped[uuid.UUID | None] = mapped_column(
         Uuid(), ForeignKey("users.id", ondelete="SET NULL")

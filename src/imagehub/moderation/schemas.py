@@ -1,9 +1,9 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
-from imagehub.fields import Name, UtcDateTime
+from imagehub.core.fields import Name, UtcDateTime
 from imagehub.moderation.models import Status
 
 HttpUrl = Annotated[
@@ -62,6 +62,3 @@ class Statistics(BaseModel):
     review: int
     accepted: int
     deleted: int
-
-
-Sort = Literal["changed_at", "created_at"]

@@ -1,19 +1,22 @@
-"""The rules of moderation: groups and their images, statuses, their history, statistics."""
+"""The rules of moderation: groups and their images, statuses, their history, statistics.
+
+Sync, on a `Session` (see `repository`): the API runs these with `session.run_sync`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub import pagination
-from imagehub.db import utcnow
-from imagehub.errors import InvalidInput, NotFound
+from imagehub.core import pagination
+from imagehub.core.db import utcnow
+from imagehub.core.errors import InvalidInput, NotFound
 from imagehub.moderation import repository
 from imagehub.moderation.models import Group, Image, Status, StatusChange
 
@@ -21,9 +24,6 @@ MAX_ID = 2**63 - 1
 MAX_BATCH = 1000
 STORAGE_SCHEME = "storage:"
 DAYS_RANGE = (1, 3650)
-
-# Turns a stored `storage:<key>` into a URL a browser can open (presigned or API-signed).
-UrlMaker = Callable[[str], Awaitable[str]]
 
 
 class InvalidStatus(InvalidInput):
@@ -93,25 +93,32 @@ class GroupPage:
     next_cursor: str | None
 
 
-def _cursor_kind(status: Status | None, sort: str) -> str:
+class Sort(StrEnum):
+    """The order of a group's images, newest first: by last change or by creation."""
+
+    CHANGED_AT = "changed_at"
+    CREATED_AT = "created_at"
+
+
+def _cursor_kind(status: Status | None, sort: Sort) -> str:
     # A cursor belongs to one listing: reusing it with another filter or sort is refused.
     return f"groups:{status or '*'}:{sort}"
 
 
-async def group_page(
-    session: AsyncSession, *, status: Status | None, sort: str, cursor: str | None, limit: int
+def group_page(
+    session: Session, *, status: Status | None, sort: Sort, cursor: str | None, limit: int
 ) -> GroupPage:
     """A page of groups, newest first, each with its images; three queries, whatever the
     page size: the page of groups, their totals, their images."""
     kind = _cursor_kind(status, sort)
     before_id = pagination.decode(kind, cursor, (int,))[0] if cursor else None
-    groups = await repository.group_page(session, status, before_id, limit + 1)
+    groups = repository.group_page(session, status, before_id, limit + 1)
     more = len(groups) > limit
     groups = groups[:limit]
     ids = [group.id for group in groups]
-    totals = await repository.group_totals(session, ids)
+    totals = repository.group_totals(session, ids)
     by_group: dict[int, list[repository.ImageRow]] = {group_id: [] for group_id in ids}
-    for image in await repository.images_of(session, ids, status, sort):
+    for image in repository.images_of(session, ids, status, sort.value):
         by_group[image.group_id].append(image)
     views = [GroupView(group, totals.get(group.id, 0), by_group[group.id]) for group in groups]
     next_cursor = pagination.encode(kind, groups[-1].id) if more and groups else None
@@ -121,12 +128,11 @@ async def group_page(
 # --- One image ----------------------------------------------------------------------------
 
 
-async def get_image(session: AsyncSession, image_id: int) -> tuple[Image, Group]:
-    image = await repository.get_image(session, image_id)
+def get_image(session: Session, image_id: int) -> tuple[Image, Group]:
+    image = repository.get_image(session, image_id)
     if image is None:
         raise image_not_found(image_id)
-    group = await session.get(Group, image.group_id)
-    assert group is not None
+    group = repository.get_group(session, image.group_id)
     return image, group
 
 
@@ -136,18 +142,18 @@ class Actor:
     email: str
 
 
-async def change_status(session: AsyncSession, image_id: int, status: Status, actor: Actor) -> None:
+def change_status(session: Session, image_id: int, status: Status, actor: Actor) -> None:
     """Set an image's status and record the change. Concurrent changes of one image apply
     one after the other (row lock), each recorded, the last one winning."""
-    current = await repository.lock_image(session, image_id)
+    current = repository.lock_image(session, image_id)
     if current is None:
         raise image_not_found(image_id)
     previous, created_at, changed_before = current
     # changed_at only moves forward, even across API hosts whose clocks differ a little;
     # the row is locked, so this max is what the database would compute.
     changed_at = max(utcnow(), changed_before)
-    await repository.set_status(session, image_id, status, changed_at)
-    await repository.add_change(
+    repository.set_status(session, image_id, status, changed_at)
+    repository.add_change(
         session,
         {
             "image_id": image_id,
@@ -161,22 +167,22 @@ async def change_status(session: AsyncSession, image_id: int, status: Status, ac
     deltas: repository.DayDeltas = {}
     repository.count_image(deltas, previous, created_at, changed_before, sign=-1)
     repository.count_image(deltas, status, created_at, changed_at, sign=+1)
-    await repository.apply_day_counts(session, deltas)
+    repository.apply_day_counts(session, deltas)
 
 
-async def history(session: AsyncSession, image_id: int) -> list[StatusChange]:
-    if await repository.get_image(session, image_id) is None:
+def history(session: Session, image_id: int) -> list[StatusChange]:
+    if repository.get_image(session, image_id) is None:
         raise image_not_found(image_id)
-    return await repository.changes_of(session, image_id)
+    return repository.changes_of(session, image_id)
 
 
 # --- Statistics -----------------------------------------------------------------------------
 
 
-async def statistics(session: AsyncSession, days: int, by: str) -> dict[str, int]:
-    """Images per current status among those whose `by` (changed_at for seed 000,
-    created_at for seed 001) falls in the last `days` x 24 h; every status present."""
-    counts = await repository.count_by_status(session, by, utcnow() - timedelta(days=days))
+def statistics(session: Session, days: int, by: str) -> dict[str, int]:
+    """Images per current status among those whose `by` (changed_at: `/images/stats/`;
+    created_at: `/statistics`) falls in the last `days` x 24 h; every status present."""
+    counts = repository.count_by_status(session, by, utcnow() - timedelta(days=days))
     return {status.value: counts.get(status.value, 0) for status in Status}
 
 
@@ -191,7 +197,7 @@ class NewImage:
     created_at: datetime | None = None
 
 
-async def register(session: AsyncSession, items: Sequence[NewImage]) -> list[Image]:
+def register(session: Session, items: Sequence[NewImage]) -> list[Image]:
     """Add images collected elsewhere; groups are made on the fly; an image already known
     in its group (same URL) is returned as it is, so a retried batch adds nothing."""
     if not items:
@@ -199,7 +205,7 @@ async def register(session: AsyncSession, items: Sequence[NewImage]) -> list[Ima
     if len(items) > MAX_BATCH:
         raise InvalidInput(f"At most {MAX_BATCH} images per request")
     now = utcnow()
-    groups = await repository.ensure_groups(session, [item.group for item in items], now)
+    groups = repository.ensure_groups(session, [item.group for item in items], now)
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for item in items:
         created = (item.created_at or now).astimezone(UTC)
@@ -212,9 +218,8 @@ async def register(session: AsyncSession, items: Sequence[NewImage]) -> list[Ima
             "changed_at": created,
         }
         rows.setdefault((group_id, item.url), row)
-    images = await repository.insert_images(session, list(rows.values()))
-    by_key = {(image.group_id, image.url): image for image in images}
-    return [by_key[(groups[item.group], item.url)] for item in items]
+    repository.insert_images(session, list(rows.values()))
+    return repository.images_by_key(session, [(groups[item.group], item.url) for item in items])
 
 
 def add_uploaded_originals(
@@ -223,8 +228,8 @@ def add_uploaded_originals(
     """The processing hook: a finished upload's originals enter the queue as `new`."""
     if not keys:
         return
-    group_id = repository.ensure_groups_sync(session, [group], created_at)[group]
-    repository.insert_images_sync(
+    group_id = repository.ensure_groups(session, [group], created_at)[group]
+    repository.insert_images(
         session,
         [
             {
@@ -242,11 +247,3 @@ def add_uploaded_originals(
 def recount(session: Session) -> None:
     """Rebuild the per-day counts behind the statistics from the images themselves."""
     repository.recount_days(session)
-
-
-async def browser_url(stored: str, make_url: UrlMaker) -> str:
-    return (
-        await make_url(stored.removeprefix(STORAGE_SCHEME))
-        if stored.startswith(STORAGE_SCHEME)
-        else stored
-    )

@@ -5,16 +5,15 @@ from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from imagehub.accounts.dependencies import CurrentUser
-from imagehub.accounts.models import Role, User
-from imagehub.deps import ServicesDep, SessionDep, StorageDep
-from imagehub.errors import InvalidInput
-from imagehub.fields import no_control_characters
-from imagehub.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from imagehub.accounts.dependencies import CurrentUser, Role
+from imagehub.core.errors import InvalidInput
+from imagehub.core.fields import no_control_characters
+from imagehub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.http.routing import Router
 from imagehub.processing import service
 from imagehub.processing.models import TaskImage, Variant
 from imagehub.processing.schemas import HistoryImageOut, ImageLinks, ImageOut, TaskStatusOut
-from imagehub.routing import Router
 
 router = Router(tags=["processing"])
 
@@ -42,8 +41,8 @@ _UPLOAD_BODY = {
 }
 
 
-def _viewer(user: User) -> service.Viewer:
-    return service.Viewer(user.id, Role(user.role) is Role.ADMIN)
+def _viewer(user: CurrentUser) -> service.Viewer:
+    return service.Viewer(user.id, user.role is Role.ADMIN)
 
 
 def _links(image: TaskImage, has: service.StoredFiles) -> ImageLinks:

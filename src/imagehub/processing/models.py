@@ -1,7 +1,7 @@
 """Tables of the processing domain.
 
 `tasks` is one upload; `task_images` one uploaded image with its progress; `image_task` is
-seed 002's table, one row per stored file (`name_suffix.ext`).
+one row per stored file (`name_suffix.ext`), in the shape the contract fixes for it.
 """
 
 import uuid
@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, UTCDateTime, utcnow
+from imagehub.core.db import Base, TextEnum, UTCDateTime, utcnow
 
 
 class TaskStatus(StrEnum):
@@ -47,7 +47,7 @@ class Task(Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    status: Mapped[TaskStatus] = mapped_column(String(16), default=TaskStatus.PENDING)
+    status: Mapped[TaskStatus] = mapped_column(TextEnum(TaskStatus), default=TaskStatus.PENDING)
     group_name: Mapped[str | None] = mapped_column(String(200))
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)
@@ -80,7 +80,7 @@ class TaskImage(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(Integer)
-    state: Mapped[ImageState] = mapped_column(String(16), default=ImageState.PENDING)
+    state: Mapped[ImageState] = mapped_column(TextEnum(ImageState), default=ImageState.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -90,7 +90,7 @@ class TaskImage(Base):
 
 
 class ImageTask(Base):
-    """Seed 002's table: one row per stored file of a task."""
+    """One row per stored file of a task (the contract's `image_task` table)."""
 
     __tablename__ = "image_task"
     __table_args__ = (UniqueConstraint("task_id", "img_link"),)

@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub.db import dialect_insert, table_of
+from imagehub.core.db import dialect_insert, table_of
 from imagehub.processing.models import ImageState, ImageTask, Task, TaskImage, TaskStatus
 
 # Core on the tables where a worker writes once per image (see db.table_of).
@@ -82,12 +82,6 @@ def get_image(session: Session, image_id: uuid.UUID) -> TaskImage | None:
     return session.get(TaskImage, image_id)
 
 
-def get_task_sync(session: Session, task_id: uuid.UUID) -> Task:
-    task = session.get(Task, task_id)
-    assert task is not None
-    return task
-
-
 def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> list[TaskImage]:
     rows = session.scalars(
         select(TaskImage)
@@ -97,7 +91,7 @@ def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> 
     return list(rows)
 
 
-def task_status(session: Session, task_id: uuid.UUID) -> str | None:
+def task_status(session: Session, task_id: uuid.UUID) -> TaskStatus | None:
     return session.scalar(select(Task.status).where(Task.id == task_id))
 
 
@@ -151,12 +145,17 @@ def count_finished_image(
     return int(row.done), int(row.failed), int(row.total)
 
 
-def finish_task(session: Session, task_id: uuid.UUID, status: TaskStatus, now: datetime) -> None:
-    session.execute(
+def finish_task(
+    session: Session, task_id: uuid.UUID, status: TaskStatus, now: datetime
+) -> tuple[uuid.UUID, str | None]:
+    """Mark the task finished; returns its (owner, group) for the moderation queue."""
+    row = session.execute(
         update(TASKS)
         .where(TASKS.c.id == task_id)
         .values(status=status, finished_at=now, updated_at=now)
-    )
+        .returning(TASKS.c.owner_id, TASKS.c.group_name)
+    ).one()
+    return row.owner_id, row.group_name
 
 
 def stalled_tasks(session: Session, before: datetime, limit: int) -> list[uuid.UUID]:

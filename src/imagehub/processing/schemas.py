@@ -2,7 +2,7 @@ import uuid
 
 from pydantic import BaseModel
 
-from imagehub.fields import UtcDateTime
+from imagehub.core.fields import UtcDateTime
 from imagehub.processing.models import ImageState, TaskStatus
 
 

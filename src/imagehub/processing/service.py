@@ -6,8 +6,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
@@ -17,10 +16,12 @@ import zipstream
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from imagehub import pagination
-from imagehub.config import Settings
-from imagehub.db import after_commit, after_rollback, utcnow
-from imagehub.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.core import pagination
+from imagehub.core.config import Settings
+from imagehub.core.db import after_commit, after_rollback, utcnow
+from imagehub.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.core.jobs import celery_app
+from imagehub.core.storage import Storage
 from imagehub.moderation import service as moderation
 from imagehub.processing import repository
 from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, Variant
@@ -32,14 +33,10 @@ from imagehub.processing.uploads import (
     inspect_upload,
     unique_names,
 )
-from imagehub.storage import Storage
 
 log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "processing.process_image"
-# Opens a worker session: a transaction (commit on success, rollback on error), or with
-# read_only=True a session outside any transaction.
-SessionScope = Callable[..., AbstractContextManager[Session]]
 SWEEP_BATCH = 100
 
 
@@ -174,7 +171,7 @@ async def accept_upload(
     )
     for row, image in zip(rows, images, strict=True):
         key = object_key(task.id, row.file_name(Variant.ORIGINAL))
-        await anyio.to_thread.run_sync(storage.put_sync, key, image.file)
+        await anyio.to_thread.run_sync(storage.put, key, image.file)
         stored.append(row.file_name(Variant.ORIGINAL))
 
     image_ids = [row.id for row in rows]
@@ -185,14 +182,12 @@ async def accept_upload(
 def _delete_quietly(storage: Storage, keys: list[str]) -> None:
     for key in keys:
         try:
-            storage.delete_sync(key)
+            storage.delete(key)
         except Exception:
             log.exception("could not delete %s after a failed upload", key)
 
 
 def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
-    from imagehub.worker import celery_app
-
     for image_id in image_ids:
         celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)])
 
@@ -255,7 +250,7 @@ async def task_zip(
     """Every stored file of a finished task, zipped without compression (the images are
     compressed already) and streamed, with its exact size known up front."""
     view = await task_view(session, viewer, task_id)
-    if not TaskStatus(view.task.status).finished:
+    if not view.task.status.finished:
         raise Conflict(
             f"Task {task_id} is still {view.task.status}; the zip is ready once it finishes",
             name="Task not finished",
@@ -271,7 +266,7 @@ async def task_zip(
     sizes = await asyncio.gather(*(storage.size(key) for key in keys))
     archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
     for link, key, size in zip(links, keys, sizes, strict=True):
-        archive.add(storage.stream_sync(key), link, size=size)  # a generator: read when sent
+        archive.add(storage.stream(key), link, size=size)  # a generator: read when sent
     return ZipArchive(f"task-{task_id}.zip", len(archive), iter(archive))
 
 
@@ -286,76 +281,76 @@ async def file_for_download(
     return object_key(task_id, link), media
 
 
-# --- Processing (workers) -----------------------------------------------------------------
+# --- Processing (workers): the steps a task sequences, each in its own transaction ---------
 
 
-def process_image(
-    session_scope: SessionScope,
-    storage: Storage,
-    settings: Settings,
-    task_id: uuid.UUID,
-    image_id: uuid.UUID,
-) -> ImageState | None:
-    """Make and store the variants of one image; safe to run twice (late acks redeliver).
+@dataclass(frozen=True)
+class ImageJob:
+    """An image still waiting for its variants, and whether its task had not started yet."""
 
-    Returns the image's final state, or None when a previous run had already finished it.
-    """
-    with session_scope(read_only=True) as session:
-        image = repository.get_image(session, image_id)
-        if image is None or image.state != ImageState.PENDING:
-            return None
-        task_pending = repository.task_status(session, task_id) == TaskStatus.PENDING
-    if task_pending:  # only a task's first jobs write here; the rest go straight to work
-        with session_scope() as session:
-            repository.mark_task_processing(session, task_id, utcnow())
-    original = storage.read_sync(object_key(task_id, image.file_name(Variant.ORIGINAL)))
+    image: TaskImage
+    task_was_pending: bool
+
+
+def pending_image(session: Session, image_id: uuid.UUID) -> ImageJob | None:
+    """The image to process, or None when a previous delivery of its job finished it (late
+    acks deliver a job again after a worker died)."""
+    image = repository.get_image(session, image_id)
+    if image is None or image.state is not ImageState.PENDING:
+        return None
+    return ImageJob(image, repository.task_status(session, image.task_id) is TaskStatus.PENDING)
+
+
+def start_task(session: Session, job: ImageJob) -> None:
+    repository.mark_task_processing(session, job.image.task_id, utcnow())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: ImageState
+    error: str | None = None
+    links: tuple[str, ...] = ()  # the files stored, by name
+
+
+def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob) -> Outcome:
+    """Decode the stored original, make its variants and store them (no database here).
+    Storing again on a rerun writes the same bytes under the same keys."""
+    image = job.image
+    original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
     options = EncodeOptions(settings.jpeg_quality, settings.png_compress_level)
     try:
         variants = make_variants(original, image.image_format, options, settings.upload_max_pixels)
     except CorruptImage as error:
-        _finish(session_scope, task_id, image_id, ImageState.FAILED, str(error)[:500], [])
-        return ImageState.FAILED
-    links = []
+        return Outcome(ImageState.FAILED, str(error)[:500])
     for variant, data in variants.items():
-        link = image.file_name(variant)
-        storage.put_sync(object_key(task_id, link), data)  # same key, same bytes on a rerun
-        links.append(link)
-    _finish(session_scope, task_id, image_id, ImageState.DONE, None, links)
-    return ImageState.DONE
+        storage.put(object_key(image.task_id, image.file_name(variant)), data)
+    return Outcome(ImageState.DONE, links=tuple(image.file_name(v) for v in variants))
 
 
-def _finish(
-    session_scope: SessionScope,
-    task_id: uuid.UUID,
-    image_id: uuid.UUID,
-    state: ImageState,
-    error: str | None,
-    links: list[str],
-) -> None:
-    with session_scope() as session:
-        now = utcnow()
-        repository.record_files(session, task_id, links, now)
-        if not repository.finish_image(session, image_id, state, error, now):
-            return  # another delivery of this job got here first
-        done, failed, total = repository.count_finished_image(session, task_id, state, now)
-        if done + failed == total:
-            repository.finish_task(session, task_id, final_status(done, failed), now)
-            _send_to_moderation(session, task_id, now)
+def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> None:
+    """Record the image's files and state and count it in its task; the task's last image
+    finishes the task and sends its processed originals to moderation."""
+    task_id, now = job.image.task_id, utcnow()
+    repository.record_files(session, task_id, outcome.links, now)
+    if not repository.finish_image(session, job.image.id, outcome.state, outcome.error, now):
+        return  # another delivery of this job got here first
+    done, failed, total = repository.count_finished_image(session, task_id, outcome.state, now)
+    if done + failed == total:
+        owner_id, group = repository.finish_task(session, task_id, final_status(done, failed), now)
+        _send_to_moderation(session, task_id, group or default_group(owner_id), now)
 
 
 def default_group(owner_id: uuid.UUID) -> str:
     return f"uploads of user {owner_id}"
 
 
-def _send_to_moderation(session: Session, task_id: uuid.UUID, now: datetime) -> None:
+def _send_to_moderation(session: Session, task_id: uuid.UUID, group: str, now: datetime) -> None:
     """A finished upload's processed originals enter the moderation queue as `new`, in the
     upload's group or the uploader's own (same transaction as the task's last count)."""
-    task = repository.get_task_sync(session, task_id)
     keys = [
         object_key(task_id, image.file_name(Variant.ORIGINAL))
         for image in repository.images_in_state(session, task_id, ImageState.DONE)
     ]
-    group = task.group_name or default_group(task.owner_id)
     moderation.add_uploaded_originals(session, group, keys, now)
 
 

@@ -1,8 +1,14 @@
+"""Celery jobs of processing: one job per uploaded image, and the sweep for lost ones.
+
+Each job is three short transactions around the image work, so no transaction is open
+while pixels are decoded, encoded or stored.
+"""
+
 import uuid
 
+from imagehub.core import jobs
+from imagehub.core.jobs import celery_app
 from imagehub.processing import service
-from imagehub.processing.models import ImageState
-from imagehub.worker import celery_app, task_session, worker_context
 
 # Failures worth another try (a database or storage hiccup); a corrupt image is not one:
 # the service marks it failed and the job ends normally.
@@ -18,14 +24,24 @@ RETRY_ON = (OSError, ConnectionError, TimeoutError)
     soft_time_limit=300,
 )
 def process_image(task_id: str, image_id: str) -> str | None:
-    context = worker_context()
-    state: ImageState | None = service.process_image(
-        task_session, context.storage, context.settings, uuid.UUID(task_id), uuid.UUID(image_id)
-    )
-    return state.value if state else None
+    """Make and store one image's variants; safe to run twice (late acks redeliver).
+    Returns the image's final state, or None when a previous run had finished it.
+    (The image knows its task; `task_id` rides along so the broker's log names it.)"""
+    with jobs.reading() as session:  # no write lock: most jobs of a task only read here
+        job = service.pending_image(session, uuid.UUID(image_id))
+    if job is None:
+        return None
+    if job.task_was_pending:  # only a task's first jobs write here
+        with jobs.transaction() as session:
+            service.start_task(session, job)
+    context = jobs.worker_context()
+    outcome = service.make_and_store_variants(context.storage, context.settings, job)
+    with jobs.transaction() as session:
+        service.finish_image(session, job, outcome)
+    return outcome.state.value
 
 
 @celery_app.task(name="processing.sweep_stalled")
 def sweep_stalled() -> int:
-    with task_session() as session:
-        return service.sweep_stalled(session, worker_context().settings.task_stall_seconds)
+    with jobs.transaction() as session:
+        return service.sweep_stalled(session, jobs.worker_context().settings.task_stall_seconds)

@@ -1,9 +1,10 @@
 """The image pipeline: decode once, derive the three variants cheaply, encode.
 
-Rules (SPEC "Processing"): variants are made from the image as displayed (EXIF orientation
-applied; they carry no orientation of their own), keep the original's format and, on colour
-variants, its ICC profile; `rotated` is 90 degrees counter-clockwise; `gray` is ITU-R 601
-luma with alpha kept as alpha and 16-bit gray kept 16-bit; `scaled` is ceil(w/2) x ceil(h/2).
+Rules (docs/contract.md, "Processing"): variants are made from the image as displayed
+(EXIF orientation applied; they carry no orientation of their own), keep the original's
+format and, on colour variants, its ICC profile; `rotated` is 90 degrees counter-clockwise;
+`gray` is ITU-R 601 luma with alpha kept as alpha and 16-bit gray kept 16-bit; `scaled` is
+ceil(w/2) x ceil(h/2).
 
 Cheap operations instead of resampling: `transpose` is a lossless pixel shuffle and
 `reduce(2)` a 2x2 box average (what a half-size resize should be anyway, and much faster

@@ -1,4 +1,4 @@
-"""Repo stats routes (seed 003): tracking is admin work, reading needs a login."""
+"""Repo stats routes: tracking is admin work, reading needs a login."""
 
 from datetime import date
 from typing import Annotated
@@ -6,8 +6,10 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from imagehub.accounts.dependencies import AdminUser, CurrentUser
-from imagehub.db import after_commit, utcnow
-from imagehub.deps import ServicesDep, SessionDep
+from imagehub.core.db import after_commit, utcnow
+from imagehub.core.jobs import celery_app
+from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.routing import Router
 from imagehub.repostats import service
 from imagehub.repostats.github import GitHub
 from imagehub.repostats.schemas import (
@@ -19,14 +21,11 @@ from imagehub.repostats.schemas import (
     StatsUserOut,
     TrackIn,
 )
-from imagehub.routing import Router
 
 router = Router(prefix="/v1", tags=["repo stats"])
 
 
 def _send_scan(user_ids: list[int] | None) -> None:
-    from imagehub.worker import celery_app
-
     celery_app.send_task(service.SCAN_USERS, args=[user_ids])
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from aiolimiter import AsyncLimiter
 
-from imagehub.config import Settings
+from imagehub.core.config import Settings
 
 log = logging.getLogger(__name__)
 

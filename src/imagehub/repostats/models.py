@@ -1,4 +1,4 @@
-"""Tables of the repo stats domain (seed 003).
+"""Tables of the repo stats domain.
 
 `github_users` are the tracked GitHub accounts and `repos` their repositories, both keyed by
 GitHub's own numeric ids (a renamed login or repository is followed, not duplicated);
@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagehub.db import Base, BigId, UTCDateTime, utcnow
+from imagehub.core.db import Base, BigId, UTCDateTime, utcnow
 
 
 class GithubUser(Base):

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from imagehub.db import dialect_insert, table_of
+from imagehub.core.db import dialect_insert, table_of
 from imagehub.repostats.github import Account, RepoCounts
 from imagehub.repostats.models import GithubUser, Repo, Stat
 

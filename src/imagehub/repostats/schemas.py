@@ -2,7 +2,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from imagehub.fields import UtcDateTime
+from imagehub.core.fields import UtcDateTime
 
 
 class TrackIn(BaseModel):
@@ -50,7 +50,8 @@ class StatOut(BaseModel):
 
 
 class StatsOut(BaseModel):
-    """Seed 003's payload, kept exactly."""
+    """The stats payload in the shape the contract fixes: the user, then one row per
+    repository per day."""
 
     user: StatsUserOut
     stats: list[StatOut]

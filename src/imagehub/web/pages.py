@@ -20,11 +20,10 @@ from fastapi.templating import Jinja2Templates
 
 from imagehub import __version__
 from imagehub.accounts import service as accounts
-from imagehub.accounts.dependencies import session_token
-from imagehub.accounts.models import Role, User
-from imagehub.deps import ServicesDep, SessionDep
-from imagehub.errors import Unauthorized
-from imagehub.routing import Router
+from imagehub.accounts.dependencies import Role, User, session_token
+from imagehub.core.errors import Unauthorized
+from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.routing import Router
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -79,7 +78,7 @@ async def page(name: str, request: Request, services: ServicesDep, session: Sess
     if chosen.role is not None and user is None:
         return RedirectResponse(f"/app/sign-in?next={quote('/app/' + name)}", status_code=303)
     csrf = services.tokens.csrf_token(token) if user is not None and token else ""
-    allowed = chosen.role is None or (user is not None and Role(user.role).includes(chosen.role))
+    allowed = chosen.role is None or (user is not None and user.role.includes(chosen.role))
     return _render(
         request,
         chosen.template if allowed else "forbidden.html",
@@ -108,7 +107,7 @@ def _render(
     menu = [
         p for p in PAGES.values()
         if p.in_menu and user is not None and p.role is not None
-        and Role(user.role).includes(p.role)
+        and user.role.includes(p.role)
     ]  # fmt: skip
     response = templates.TemplateResponse(
         request,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import imagehub.db
+import imagehub.core.db
 
 revision: str = "9490a46ededa"
 down_revision: str | None = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("client_ip", sa.String(length=64), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("window_started_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("window_started_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("email", "client_ip", name=op.f("pk_login_attempts")),
     )
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("password", sa.String(length=255), nullable=False),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("first_name", sa.String(length=100), nullable=True),
         sa.Column("last_name", sa.String(length=100), nullable=True),
         sa.Column("role", sa.String(length=16), nullable=False),
@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "worker_heartbeats",
         sa.Column("hostname", sa.String(length=255), nullable=False),
-        sa.Column("seen_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("hostname", name=op.f("pk_worker_heartbeats")),
     )
 

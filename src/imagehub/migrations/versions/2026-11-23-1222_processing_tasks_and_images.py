@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import imagehub.db
+import imagehub.core.db
 
 revision: str = "2cd5d96eac32"
 down_revision: str | None = "9490a46ededa"
@@ -28,9 +28,9 @@ def upgrade() -> None:
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", imagehub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["owner_id"], ["users.id"], name=op.f("fk_tasks_owner_id_users"), ondelete="CASCADE"
         ),
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("task_id", sa.Uuid(), nullable=False),
         sa.Column("img_link", sa.String(length=300), nullable=False),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["task_id"], ["tasks.id"], name=op.f("fk_image_task_task_id_tasks"), ondelete="CASCADE"
         ),
@@ -70,8 +70,8 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("processed_at", imagehub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["owner_id"],
             ["users.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import imagehub.db
+import imagehub.core.db
 
 revision: str = "23ae9bd1bbf2"
 down_revision: str | None = "2cd5d96eac32"
@@ -28,7 +28,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
         sa.UniqueConstraint("name", name=op.f("uq_groups_name")),
     )
@@ -43,8 +43,8 @@ def upgrade() -> None:
         sa.Column("group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("changed_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "status IN ('new', 'review', 'accepted', 'deleted')", name=op.f("ck_images_status")
         ),
@@ -80,7 +80,7 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=16), nullable=False),
         sa.Column("changed_by", sa.Uuid(), nullable=True),
         sa.Column("changed_by_email", sa.String(length=320), nullable=True),
-        sa.Column("changed_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["changed_by"],
             ["users.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import imagehub.db
+import imagehub.core.db
 
 revision: str = "6427e2eb8a5d"
 down_revision: str | None = "a84226936d00"
@@ -30,10 +30,10 @@ def upgrade() -> None:
         sa.Column("login", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=256), nullable=True),
         sa.Column("node_id", sa.String(length=128), nullable=False),
-        sa.Column("tracked_at", imagehub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tracked_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("scanned_on", sa.Date(), nullable=True),
         sa.Column("scan_error", sa.String(length=500), nullable=True),
-        sa.Column("scan_claimed_at", imagehub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scan_claimed_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_github_users")),
     )
     with op.batch_alter_table("github_users", schema=None) as batch_op:

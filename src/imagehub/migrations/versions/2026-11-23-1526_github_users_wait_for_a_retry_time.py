@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import imagehub.db
+import imagehub.core.db
 
 revision: str = "b7cd95dcc16f"
 down_revision: str | None = "6427e2eb8a5d"
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("github_users", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("scan_retry_at", imagehub.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("scan_retry_at", imagehub.core.db.UTCDateTime(timezone=True), nullable=True)
         )
 
 

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and access tokens (JWT, HS256 or RS256)."""
+"""Access tokens (JWT, HS256 or RS256) and the web pages' CSRF tokens derived from them."""
 
 from __future__ import annotations
 
@@ -8,49 +8,14 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 
-import anyio
-import anyio.to_thread
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-from imagehub.config import JwtAlgorithm, Settings
-from imagehub.db import utcnow
-from imagehub.errors import Unauthorized
+from imagehub.core.config import JwtAlgorithm, Settings
+from imagehub.core.db import utcnow
+from imagehub.core.errors import Unauthorized
 
 TOKEN_ISSUER = "imagehub"  # noqa: S105
-
-_hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory profile (64 MiB, t=3)
-# Each hash takes ~64 MiB and tens of milliseconds of CPU: bound how many run at once so a
-# flood of logins cannot exhaust memory; the rest wait their turn.
-_hashing_slots = anyio.CapacityLimiter(4)
-
-
-async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=_hashing_slots)
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash("not-a-real-password")
-
-
-def _verify(password_hash: str | None, password: str) -> bool:
-    try:
-        # An unknown email still pays for one verification, so timing does not tell.
-        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    return await anyio.to_thread.run_sync(_verify, password_hash, password, limiter=_hashing_slots)
-
-
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
 
 
 @dataclass(frozen=True)

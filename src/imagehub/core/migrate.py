@@ -1,4 +1,8 @@
-"""Run Alembic migrations from code (`imagehub migrate`, `imagehub serve`, tests)."""
+"""Run Alembic migrations from code (`imagehub migrate`, `imagehub serve`, tests).
+
+The migrations themselves (and the environment that loads every domain's tables) live in
+`imagehub/migrations/`.
+"""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -8,9 +12,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from imagehub.db import create_sync_engine
+from imagehub.core.db import create_engine
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -33,7 +37,7 @@ def downgrade(database_url: str, revision: str) -> None:
 
 def _run(step: Callable[[Config, str], None], database_url: str, revision: str) -> None:
     """Run one Alembic command in a single transaction of our own engine."""
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         with engine.begin() as connection:
             config = alembic_config(database_url)
@@ -44,7 +48,7 @@ def _run(step: Callable[[Config, str], None], database_url: str, revision: str) 
 
 
 def is_up_to_date(database_url: str) -> bool:
-    engine = create_sync_engine(database_url)
+    engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())

@@ -18,11 +18,6 @@ PlainText = Annotated[str, AfterValidator(no_control_characters)]
 Name = Annotated[PlainText, Field(max_length=100)]
 
 
-def iso_z(moment: datetime) -> str:
-    """UTC, ISO 8601, with `Z` (what every timestamp of the API looks like)."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 

@@ -1,6 +1,6 @@
 """The one error family of the service.
 
-Every failure a client can cause is an `AppError`; one handler turns it into SPEC's envelope
+Every failure a client can cause is an `AppError`; one handler turns it into the one envelope
 `{"code": ..., "name": ..., "description": ...}`. This module knows nothing of the web
 framework so services, workers and the CLI raise the same errors.
 """

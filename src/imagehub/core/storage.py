@@ -1,13 +1,13 @@
 """Object storage: one small interface over a local folder or S3-compatible storage.
 
-obstore does the I/O for both, sync (workers) and async (the API), streaming and multipart.
-Keys are '/'-separated relative paths chosen by our code, never by a client.
+obstore does the I/O for both, streaming and multipart. Keys are '/'-separated relative
+paths chosen by our code, never by a client.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -17,10 +17,12 @@ import obstore
 from obstore.exceptions import NotFoundError
 from obstore.store import LocalStore, ObjectStore, S3Store
 
-from imagehub.config import Settings
+from imagehub.core.config import Settings
 
 Payload = bytes | IO[bytes] | Path | Iterable[bytes]
 STREAM_CHUNK = 1024 * 1024
+# Turns a storage key into a URL a browser can open (presigned, or signed by the API).
+UrlMaker = Callable[[str], Awaitable[str]]
 
 
 # S3 answers a missing key with obstore's NotFoundError, the local folder with the OS's.
@@ -74,25 +76,34 @@ class Storage:
             return cls(store, f"S3 bucket {parts.netloc}", signer)
         raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket")
 
-    # --- async, for the API ---------------------------------------------------------------
+    # Each operation exists once, in the style of its callers: workers and the API's
+    # threads (uploads, zips) read and write through the sync calls; the API's event loop
+    # asks for sizes (a zip's, gathered at once: on S3 each is a round trip), presigned
+    # links and the readiness probe.
 
-    async def put(self, key: str, data: Payload | AsyncIterable[bytes]) -> None:
-        await obstore.put_async(self.store, key, data)
+    def put(self, key: str, data: Payload) -> None:
+        obstore.put(self.store, key, data)
 
-    async def read(self, key: str) -> bytes:
+    def read(self, key: str) -> bytes:
         try:
-            result = await obstore.get_async(self.store, key)
-            return bytes(await result.bytes_async())
+            return bytes(obstore.get(self.store, key).bytes())
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
+    def stream(self, key: str) -> Iterator[bytes]:
+        """The object in chunks, read as they are asked for (a response or a zip sends them
+        from a thread)."""
         try:
-            result = await obstore.get_async(self.store, key)
+            result = obstore.get(self.store, key)
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
-        async for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
+        for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
             yield bytes(chunk)
+
+    def delete(self, key: str) -> None:
+        # Deleting a missing object is not an error (S3 semantics, kept for the folder too).
+        with contextlib.suppress(*_NOT_FOUND):
+            obstore.delete(self.store, key)
 
     async def size(self, key: str) -> int:
         try:
@@ -100,18 +111,6 @@ class Storage:
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
         return int(meta["size"])
-
-    async def exists(self, key: str) -> bool:
-        try:
-            await obstore.head_async(self.store, key)
-        except _NOT_FOUND:
-            return False
-        return True
-
-    async def delete(self, key: str) -> None:
-        # Deleting a missing object is not an error (S3 semantics, kept for the folder too).
-        with contextlib.suppress(*_NOT_FOUND):
-            await obstore.delete_async(self.store, key)
 
     async def presigned_url(self, key: str, lifetime_seconds: int) -> str:
         assert self.signer is not None, "only S3 storage presigns"
@@ -122,33 +121,3 @@ class Storage:
         """Raise unless the store answers. A listing, not a HEAD: S3 answers a HEAD in a
         missing bucket with a bare 404, which would look like a healthy missing key."""
         await obstore.list_with_delimiter_async(self.store, prefix=".readyz-probe")
-
-    # --- sync, for workers and the CLI ----------------------------------------------------
-
-    def put_sync(self, key: str, data: Payload) -> None:
-        obstore.put(self.store, key, data)
-
-    def read_sync(self, key: str) -> bytes:
-        try:
-            return bytes(obstore.get(self.store, key).bytes())
-        except _NOT_FOUND as error:
-            raise ObjectNotFound(key) from error
-
-    def stream_sync(self, key: str) -> Iterator[bytes]:
-        try:
-            result = obstore.get(self.store, key)
-        except _NOT_FOUND as error:
-            raise ObjectNotFound(key) from error
-        for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
-            yield bytes(chunk)
-
-    def exists_sync(self, key: str) -> bool:
-        try:
-            obstore.head(self.store, key)
-        except _NOT_FOUND:
-            return False
-        return True
-
-    def delete_sync(self, key: str) -> None:
-        with contextlib.suppress(*_NOT_FOUND):
-            obstore.delete(self.store, key)

@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from imagehub.errors import InvalidInput
+from imagehub.core.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

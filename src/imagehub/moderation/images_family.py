@@ -1,0 +1,67 @@
+"""The `/images/` family of the moderation API: the same operations for clients that
+address everything under `/images/`. Groups at `/images/groups/` (images newest first by
+creation), a status change as `PUT /images/` with the id in the body (answering 204),
+statistics by last change at `/images/stats/`. Thin handlers over the shared pieces of
+`endpoints.py`; the app mounts these first, so `/images/groups/` and `/images/stats/` are not
+read as `/images/{id}`.
+"""
+
+from typing import Annotated
+
+from fastapi import Body, Request, Response
+
+from imagehub.accounts.dependencies import ModeratorUser
+from imagehub.core.pagination import DEFAULT_LIMIT
+from imagehub.http.deps import SessionDep
+from imagehub.http.files import UrlMakerDep
+from imagehub.http.routing import Router
+from imagehub.moderation import service
+from imagehub.moderation.endpoints import (
+    Cursor,
+    Days,
+    Limit,
+    StatusFilter,
+    actor,
+    groups_response,
+    statistics,
+)
+from imagehub.moderation.schemas import GroupOut, IdStatusIn, Statistics
+
+router = Router(tags=["moderation"])
+
+
+@router.get("/images/groups/", response_model=list[GroupOut])
+async def image_groups(
+    request: Request,
+    user: ModeratorUser,
+    session: SessionDep,
+    make_url: UrlMakerDep,
+    status: StatusFilter = None,
+    sort: service.Sort = service.Sort.CREATED_AT,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """Groups (newest first) with their images, newest first."""
+    return await groups_response(request, session, make_url, status, sort, limit, cursor)
+
+
+@router.put("/images/")
+async def update_status_by_body(
+    user: ModeratorUser, session: SessionDep, body: Annotated[IdStatusIn, Body()]
+) -> Response:
+    """Change an image's status: `{id, status}` -> 204."""
+    await session.run_sync(
+        service.change_status,
+        service.parse_id(body.id),
+        service.parse_status(body.status),
+        actor(user),
+    )
+    return Response(status_code=204)
+
+
+@router.get("/images/stats/", response_model=Statistics)
+async def stats_by_change(
+    user: ModeratorUser, session: SessionDep, days: Days = "30"
+) -> Statistics:
+    """Images whose status changed in the last N days, by status."""
+    return await statistics(session, days, "changed_at")

@@ -1,0 +1,70 @@
+"""`imagehub github ...`: track a GitHub user, scan tracked users now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from imagehub.core.commands import console, fail, migrated_settings
+from imagehub.core.db import AsyncDatabase, run_async
+from imagehub.core.errors import AppError
+from imagehub.repostats import service
+from imagehub.repostats.github import GitHub, GitHubError
+from imagehub.repostats.scan import ScanReport, run_scan
+
+app = typer.Typer(help="GitHub repository stats.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(login: str) -> None:
+    """Track a GitHub user (looked up on GitHub) and scan them at once."""
+    settings = migrated_settings()
+
+    async def track(database: AsyncDatabase) -> tuple[int, str]:
+        async with GitHub(settings) as github, database.transaction() as session:
+            user = await service.track(session, github, login)
+            return user.id, user.login
+
+    try:
+        user_id, found = run_async(settings.effective_database_url, track)
+    except (AppError, GitHubError) as error:
+        fail(str(error))
+    console.print(f"tracking {found} (id {user_id}); scanning...")
+    _print(run_scan(settings, due_now=False, user_ids=[user_id]))
+
+
+@app.command("scan")
+def scan(
+    all_users: Annotated[
+        bool, typer.Option("--all", help="every user, even those scanned today")
+    ] = False,
+) -> None:
+    """Scan the tracked users whose daily scan is due (or all of them) now."""
+    settings = migrated_settings()
+    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("scan", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        report = run_scan(settings, due_now=not all_users, on_progress=advance)
+    _print(report)
+    if report.failed or report.rate_limited_until:
+        raise typer.Exit(1)
+
+
+def _print(report: ScanReport) -> None:
+    console.print(
+        f"{report.scanned} user(s) scanned, {report.repositories} repositories; "
+        f"{report.requests} request(s) to GitHub, {report.not_modified} answered 304"
+    )
+    for failure in report.failed:
+        console.print(f"[yellow]failed[/yellow] {failure} (tried again on the next scan)")
+    if report.rate_limited_until:
+        console.print(
+            f"[yellow]rate limit[/yellow] spent until {report.rate_limited_until.isoformat()}; "
+            f"{report.deferred} user(s) left for beat to finish after it"
+        )

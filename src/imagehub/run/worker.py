@@ -1,0 +1,99 @@
+"""The worker and the scheduler: which tasks exist, when beat sends them, how both start."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from celery.signals import setup_logging, worker_ready
+
+from imagehub.core.config import Settings
+from imagehub.core.jobs import celery_app, configure_celery, configured_settings
+from imagehub.core.logs import configure_logging
+
+TASK_MODULES = [
+    "imagehub.health.tasks",
+    "imagehub.accounts.tasks",
+    "imagehub.processing.tasks",
+    "imagehub.repostats.tasks",
+]
+HEARTBEAT_SECONDS = 60.0
+HOURLY = 3600.0
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "health.heartbeat": {"task": "health.heartbeat", "schedule": HEARTBEAT_SECONDS},
+        "processing.sweep_stalled": {"task": "processing.sweep_stalled", "schedule": 60.0},
+        "accounts.prune_login_attempts": {
+            "task": "accounts.prune_login_attempts",
+            "schedule": HOURLY,
+        },
+        # Starts the day's scan at IMAGEHUB_GITHUB_SCAN_AT and resumes one cut short (rate
+        # limit, a failing user, a worker that died) from what is stored.
+        "repostats.scan_due": {
+            "task": "repostats.scan_due",
+            "schedule": float(settings.github_scan_check_seconds),
+        },
+    }
+
+
+def _configure(settings: Settings) -> None:
+    configure_celery(settings)
+    celery_app.conf.update(imports=TASK_MODULES, beat_schedule=beat_schedule(settings))
+
+
+@worker_ready.connect
+def _announce_worker(**_: Any) -> None:
+    # A first heartbeat at once, rather than a minute later when beat's first one is due.
+    celery_app.send_task("health.heartbeat")
+
+
+@setup_logging.connect
+def _use_our_logging(**_: Any) -> None:
+    # Connecting this signal stops Celery from installing its own log handlers.
+    settings = configured_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def keep_freed_memory_for_reuse() -> None:
+    """glibc hands big buffers (a decoded photo is megabytes) back to the kernel on free and
+    faults fresh zeroed pages in for the next image; two workers doing so at once ran their
+    image pipeline 40-60% slower here. Keeping freed memory in the heap for reuse removes
+    that (bench/processing.py, end to end). Linux with glibc only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    mib = 1024 * 1024
+    libc.mallopt(_M_MMAP_THRESHOLD, 32 * mib)  # glibc's maximum: heap-allocate up to this
+    libc.mallopt(_M_TRIM_THRESHOLD, 256 * mib)  # keep up to this much freed memory
+    libc.mallopt(_M_TOP_PAD, 64 * mib)
+
+
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def run_worker(settings: Settings, concurrency: int) -> None:
+    keep_freed_memory_for_reuse()  # inherited by the pool's children
+    _configure(settings)
+    celery_app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            f"--loglevel={settings.log_level}",
+        ]
+    )
+
+
+def run_beat(settings: Settings) -> None:
+    _configure(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(
+        [
+            "beat",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+            f"--loglevel={settings.log_level}",
+        ]
+    )
