@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import assert_error, register
+from imagehub.core.config import Settings
+from tests.conftest import assert_error, client_for, register
 
 
 async def test_unknown_route(client: httpx.AsyncClient) -> None:
@@ -77,6 +80,31 @@ async def test_chunked_body_over_the_limit_is_refused(client: httpx.AsyncClient)
         "/registration", content=chunks(), headers={"content-type": "application/json"}
     )
     assert_error(response, 413)
+
+
+async def test_a_body_that_does_not_arrive_in_time_is_408(settings: Settings) -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"email": "slow@example.com",'
+        await asyncio.sleep(5)  # the client stalls
+        yield b' "password": "correct horse battery"}'
+
+    async with client_for(settings.model_copy(update={"body_seconds": 0.3})) as client:
+        started = time.monotonic()
+        response = await client.post(
+            "/registration", content=trickle(), headers={"content-type": "application/json"}
+        )
+    assert_error(response, 408, "Request timeout")
+    assert time.monotonic() - started < 3
+
+
+async def test_every_response_says_nosniff(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.get("/healthz"),
+        await client.get("/no/such/route"),
+        await client.post("/login", json={}),
+        await client.get("/app/sign-in"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
 
 
 async def test_healthz_reports_the_version(client: httpx.AsyncClient) -> None:

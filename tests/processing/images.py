@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import Any
 
 from PIL import Image, ImageCms
 
@@ -48,13 +49,14 @@ def with_orientation(image: Image.Image, orientation: int) -> bytes:
     return encode(image, "JPEG", exif=exif.tobytes())
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
 def png_bomb(width: int = 60000, height: int = 60000) -> bytes:
     """A valid PNG header announcing a huge image, with almost no data behind it."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
+    chunk = png_chunk
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return (
@@ -73,3 +75,26 @@ def corrupt_jpeg() -> bytes:
     for i in range(start + 20, len(data) - 2):
         data[i] = 0xFF if i % 7 == 0 else 0x00
     return bytes(data[: start + 200])
+
+
+def sixteen_bit_png(
+    pixels: Any, icc_profile: bytes | None = None, orientation: int | None = None
+) -> bytes:
+    """A 16-bit PNG of an RGB(A) uint16 array, written by libpng (OpenCV), with a colour
+    profile and an EXIF orientation spliced in after the header when asked."""
+    import cv2
+    import numpy as np
+
+    order = [2, 1, 0, 3] if pixels.shape[2] == 4 else [2, 1, 0]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[:, :, order]))
+    assert ok
+    data = encoded.tobytes()
+    extra = b""
+    if icc_profile is not None:
+        extra += png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc_profile))
+    if orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        extra += png_chunk(b"eXIf", exif.tobytes())
+    end_of_header = 8 + 25  # signature, then IHDR's length, type, 13 bytes and CRC
+    return data[:end_of_header] + extra + data[end_of_header:]

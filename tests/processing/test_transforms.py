@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -193,3 +194,92 @@ def test_fast_path_keeps_large_icc_profiles_whole() -> None:
     source = images.encode(images.quadrants(), "JPEG", icc_profile=profile)
     result = variants(source, "JPEG")
     assert result[Variant.ROTATED].info["icc_profile"] == profile
+
+
+def _libpng(data: bytes) -> Any:
+    """The pixels of a PNG as libpng (OpenCV) reads them, colours as RGB(A)."""
+    import cv2
+    import numpy as np
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert pixels is not None
+    if pixels.ndim == 3:
+        order = [2, 1, 0, 3] if pixels.shape[2] == 4 else [2, 1, 0]
+        pixels = pixels[:, :, order]
+    return pixels
+
+
+def _png_header(data: bytes) -> tuple[int, int]:
+    """(bit depth, colour type) from the IHDR chunk."""
+    return data[24], data[25]
+
+
+def test_sixteen_bit_rgb_png_keeps_sixteen_bits_in_every_variant() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)  # odd sizes, fine values
+    profile = images.srgb_profile()
+    result = make_variants(images.sixteen_bit_png(rgb, profile), "PNG", OPTIONS, MAX_PIXELS)
+
+    rotated, gray, scaled = (result[v] for v in (Variant.ROTATED, Variant.GRAY, Variant.SCALED))
+    assert _png_header(rotated) == (16, 2)
+    assert np.array_equal(_libpng(rotated), np.rot90(rgb))  # counter-clockwise, exact
+    assert _png_header(gray) == (16, 0)
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(_libpng(gray).astype(np.float64) - luma).max() <= 1.0
+    assert _png_header(scaled) == (16, 2)
+    assert _libpng(scaled).shape == (3, 4, 3)  # ceil(h/2) x ceil(w/2)
+    top_left = rgb[:2, :2].reshape(4, 3).mean(axis=0)
+    assert np.abs(_libpng(scaled)[0, 0] - top_left).max() <= 0.5
+    assert np.array_equal(_libpng(scaled)[2, 3], rgb[4, 6])  # the odd corner: its own pixel
+    # Pillow reads the profile we wrote; colour variants keep it, the gray one has none.
+    for colour in (rotated, scaled):
+        assert Image.open(io.BytesIO(colour)).info["icc_profile"] == profile
+    assert "icc_profile" not in Image.open(io.BytesIO(gray)).info
+
+
+def test_sixteen_bit_rgba_png_gives_sixteen_bit_gray_with_alpha() -> None:
+    import numpy as np
+
+    rgba = np.full((4, 4, 4), 50000, dtype=np.uint16)
+    rgba[:, :, 3] = 1234  # an alpha no 8-bit image can hold
+    result = make_variants(images.sixteen_bit_png(rgba), "PNG", OPTIONS, MAX_PIXELS)
+    assert _png_header(result[Variant.GRAY]) == (16, 4)  # gray + alpha, 16 bits each
+    gray = _libpng(result[Variant.GRAY])  # libpng expands gray + alpha to RGBA
+    assert (gray[:, :, 0] == 50000).all()
+    assert (gray[:, :, 3] == 1234).all()
+    assert _png_header(result[Variant.ROTATED]) == (16, 6)
+    assert (_libpng(result[Variant.SCALED])[:, :, 3] == 1234).all()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_sixteen_bit_path_turns_like_the_pillow_path(orientation: int) -> None:
+    """The same picture at 8 and at 16 bits, with the same EXIF orientation: the 16-bit
+    variants, brought to 8 bits, are the 8-bit variants."""
+    import numpy as np
+
+    stored = images.quadrants(12, 8)
+    stored.paste((200, 120, 40), (0, 0, 3, 2))  # an asymmetric mark: every turn shows
+    eight = np.asarray(stored.convert("RGB"), dtype=np.uint16)
+    deep = images.sixteen_bit_png(eight * 257, orientation=orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    shallow = images.encode(stored.convert("RGB"), "PNG", exif=exif.tobytes())
+    ours = make_variants(deep, "PNG", OPTIONS, MAX_PIXELS)
+    pillows = make_variants(shallow, "PNG", OPTIONS, MAX_PIXELS)
+    for variant in (Variant.ROTATED, Variant.GRAY, Variant.SCALED):
+        deep_pixels = np.rint(_libpng(ours[variant]) / 257).astype(np.int32)
+        shallow_pixels = np.asarray(Image.open(io.BytesIO(pillows[variant])), dtype=np.int32)
+        assert deep_pixels.shape == shallow_pixels.shape, variant
+        assert np.abs(deep_pixels - shallow_pixels).max() <= 1, variant
+
+
+def test_damaged_sixteen_bit_png_is_a_corrupt_image() -> None:
+    import numpy as np
+
+    data = images.sixteen_bit_png(np.zeros((8, 8, 3), dtype=np.uint16))
+    idat = data.index(b"IDAT")
+    damaged = data[: idat + 4] + b"\x00" * 20 + data[idat + 24 :]
+    with pytest.raises(CorruptImage):
+        make_variants(damaged, "PNG", OPTIONS, MAX_PIXELS)

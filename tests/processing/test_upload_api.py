@@ -6,6 +6,7 @@ import io
 import uuid
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -159,6 +160,59 @@ async def test_repeated_names_are_numbered(client: httpx.AsyncClient, settings: 
     names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
     assert "Caf\u00e9 \u5199\u771f_gray.png" in names
     assert "photo-4_scaled.jpg" in names
+
+
+LONG_NAMES = [
+    "\u4e2d" * 100 + ".jpg",  # 300 bytes of CJK
+    "\u00e9" * 296 + ".jpg",  # cut to 200 characters, still 400 bytes
+    "\U0001f600" * 100 + ".png",  # 400 bytes of emoji
+    "x" + "\u00e9" * 199 + ".jpg",  # the byte cut falls inside a two-byte character
+]
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+async def test_long_unicode_names_are_stored_under_keys_within_255_bytes(
+    tmp_path: Path, clean_database: str, request: pytest.FixtureRequest, where: str
+) -> None:
+    """The name shown stays whole; the storage key's last part fits a file name."""
+    from tests.conftest import s3_settings
+
+    if where == "s3":
+        moto, bucket = request.getfixturevalue("moto_s3"), request.getfixturevalue("s3_bucket")
+        settings = s3_settings(
+            tmp_path, moto, bucket, database_url=clean_database, broker_url="memory://"
+        )
+    else:
+        settings = make_settings(tmp_path, database_url=clean_database, broker_url="memory://")
+    twins = ["\u4e2d" * 120 + "A.jpg", "\u4e2d" * 120 + "B.jpg"]  # alike up to the cut
+    names = LONG_NAMES + twins
+    async with client_for(settings) as client:
+        account = await register(client)
+        data = {"jpg": images.jpeg(), "png": images.png()}
+        files = [(name, data[name.rsplit(".", 1)[1]]) for name in names]
+        body = (await upload(client, account["headers"], files)).json()
+        # Shown whole, up to the 200 characters a name keeps; the bytes do not matter.
+        assert [image["name"] for image in body["images"]] == [
+            names[0],
+            "\u00e9" * 200 + ".jpg",
+            names[2],
+            names[3],
+            *twins,
+        ]
+        assert process_all(settings, body["task_id"]) == ["done"] * len(names)
+        status = await client.get(f"/status/{body['task_id']}", headers=account["headers"])
+        links = [link for image in status.json()["images"] for link in image["links"].values()]
+        assert len(links) == 4 * len(names)
+        for link in links:
+            last = unquote(link.rsplit("/", 1)[1])
+            assert len(last.encode()) <= 255, last
+            file = await client.get(link, headers=account["headers"])
+            assert file.status_code == 200, link
+        assert len(set(links)) == len(links)  # the twins did not meet
+        archive = await client.get(f"/task/{body['task_id']}", headers=account["headers"])
+        entries = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert len(entries) == 4 * len(names)
+        assert all(len(entry.encode()) <= 255 for entry in entries)
 
 
 # --- Refusals: 4xx naming the file, and nothing stored ------------------------------------

@@ -43,6 +43,9 @@ def settings(tmp_path: Path, clean_database: str, github: FakeGitHub, mode: str)
         github_api_url=github.url,
         github_token=TOKEN,
         github_mode=mode,
+        # Today's scan is due from midnight, so "a day passes" means the same at any hour
+        # (with the default 03:00, a run between 00:00 and 03:00 UTC found nobody due).
+        github_scan_at="00:00",
         # Pacing has its own test; here it would only stretch 250-repository scans.
         github_rest_per_minute=60_000,
         github_graphql_per_minute=60_000,

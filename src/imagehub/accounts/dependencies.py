@@ -6,6 +6,7 @@ the browser makes, so with a cookie every unsafe method must also carry `X-CSRF-
 value only our own pages can know (a MAC of the token; see `TokenCodec.csrf_token`).
 """
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -22,7 +23,9 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "AdminUser",
+    "CallerId",
     "CurrentUser",
+    "CurrentUserReadApart",
     "ModeratorUser",
     "Role",
     "User",
@@ -50,24 +53,39 @@ def require_csrf(request: Request, services: ServicesDep, token: str) -> None:
         raise Forbidden(f"A cookie session needs the page's {CSRF_HEADER} header")
 
 
-async def current_user(
+async def caller_id(
     request: Request,
-    session: SessionDep,
     services: ServicesDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
-) -> User:
+) -> uuid.UUID:
+    """The account the credentials name, from the token alone (no database): enough to
+    refuse a stranger before reading a body, or to count a caller's uploads."""
     if not token:
         token = session_token(request)
         if token and request.method not in SAFE_METHODS:
             require_csrf(request, services, token)
     if not token:
         raise Unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
-    user_id = services.tokens.verify(token)
+    return services.tokens.verify(token)
+
+
+CallerId = Annotated[uuid.UUID, Depends(caller_id)]
+
+
+async def current_user(caller: CallerId, session: SessionDep) -> User:
     # Read from the database on every request: a deletion or promotion applies at once.
-    return await service.get_active_user(session, user_id)
+    return await service.get_active_user(session, caller)
+
+
+async def current_user_read_apart(caller: CallerId, services: ServicesDep) -> User:
+    """The caller, read outside the request's transaction, so that a route can receive a
+    long body first and begin its transaction only once there is work for it."""
+    async with services.database.reading() as session:
+        return await service.get_active_user(session, caller)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUserReadApart = Annotated[User, Depends(current_user_read_apart)]
 
 
 def requires(role: Role) -> Callable[[User], Awaitable[User]]:

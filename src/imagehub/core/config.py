@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     upload_max_files: int = Field(100, ge=1, le=10_000)
     upload_max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     upload_max_pixels: int = Field(64_000_000, ge=1)
+    # Uploads being received or stored by one API process, in all and per user; beyond
+    # either, 429 (a slow client cannot pile up uploads without bound).
+    uploads_in_flight: int = Field(32, ge=1)
+    uploads_in_flight_per_user: int = Field(4, ge=1)
+    # How long a request body may take to arrive in full (408 beyond): uploads, the rest.
+    upload_body_seconds: float = Field(600, gt=0)
+    body_seconds: float = Field(30, gt=0)
     jpeg_quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(3, ge=0, le=9)
     # A task with no progress for this long has its unfinished images queued again.

@@ -304,10 +304,17 @@ class AsyncDatabase:
     def __init__(self, database_url: str, **engine_options: Any) -> None:
         self.engine = create_async_engine(database_url, **engine_options)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = async_sessionmaker(readers, expire_on_commit=False, autoflush=False)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """Commits when the block ends, rolls back when it raises."""
         return _async_transaction(self._sessions)
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session outside any transaction, for a read that must not hold one (on
+        SQLite it takes no write lock)."""
+        return _async_transaction(self._readers)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from imagehub.core.errors import InvalidInput
+from imagehub.core.fields import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -42,18 +43,21 @@ def decode(kind: str, cursor: str, types: tuple[type, ...]) -> list[Any]:
         if len(values) != len(types):
             raise InvalidCursor()
         return [_convert(value, wanted) for value, wanted in zip(values, types, strict=True)]
-    except (ValueError, TypeError, UnicodeError, binascii.Error) as error:
+    except (ValueError, TypeError, OverflowError, UnicodeError, binascii.Error) as error:
         raise InvalidCursor() from error
 
 
 def _convert(value: Any, wanted: type) -> Any:
+    """One decoded value, validated like any input: a cursor is text a client may forge."""
     if wanted is datetime:
         if not isinstance(value, str):
             raise TypeError("timestamp expected")
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("timezone expected")
-        return moment
-    if wanted is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise TypeError("integer expected")
+        return moment.astimezone(UTC)  # OverflowError past year 9999 once in UTC
+    if wanted is int:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
+            raise TypeError("an id expected")
+        return value
     return wanted(value)

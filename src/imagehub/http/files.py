@@ -65,6 +65,11 @@ async def url_maker(request: Request, services: ServicesDep) -> UrlMaker:
 UrlMakerDep = Annotated[UrlMaker, Depends(url_maker)]
 
 
+def _is_plain_key(key: str) -> bool:
+    """A key as our code makes them: '/'-separated names, none empty, `.` or `..`."""
+    return "\\" not in key and all(part not in ("", ".", "..") for part in key.split("/"))
+
+
 @router.get("/files/{key:path}", include_in_schema=False)
 async def signed_file(
     key: str, storage: StorageDep, services: ServicesDep, expires: int = 0, signature: str = ""
@@ -73,6 +78,8 @@ async def signed_file(
     problem = verify(key, expires, signature, services.url_signing_key)
     if problem:
         raise Forbidden(problem, name="Invalid link")
+    if not _is_plain_key(key):  # we never sign one, but a key is the client's text here
+        raise NotFound("No such file", name="File not found")
     try:
         size = await storage.size(key)
     except ObjectNotFound as error:

@@ -12,17 +12,19 @@ from fastapi import Body, Query, Request, Response
 from pydantic_core import to_json
 
 from imagehub.accounts.dependencies import ModeratorUser
-from imagehub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from imagehub.core.fields import WholeNumber
+from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.core.storage import UrlMaker
 from imagehub.http.deps import SessionDep
 from imagehub.http.files import UrlMakerDep
+from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
 from imagehub.moderation.models import Image
 from imagehub.moderation.schemas import (
     GroupOut,
     ImageDetailOut,
-    NewImageIn,
+    NewImagesIn,
     Statistics,
     StatusChangeOut,
     StatusIn,
@@ -30,10 +32,10 @@ from imagehub.moderation.schemas import (
 
 router = Router(tags=["moderation"])
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 StatusFilter = Annotated[str | None, Query(description="new, review, accepted or deleted")]
-Days = Annotated[str, Query(description="an integer from 1 to 3650")]
+Days = Annotated[
+    WholeNumber, Query(ge=1, le=service.MAX_DAYS, description="the last N days (N x 24 h)")
+]
 
 
 async def browser_url(stored: str, make_url: UrlMaker) -> str:
@@ -110,8 +112,8 @@ def actor(user: ModeratorUser) -> service.Actor:
     return service.Actor(user.id, user.email)
 
 
-async def statistics(session: SessionDep, days: str, by: str) -> Statistics:
-    counts = await session.run_sync(service.statistics, service.parse_days(days), by)
+async def statistics(session: SessionDep, days: int, by: str) -> Statistics:
+    counts = await session.run_sync(service.statistics, days, by)
     return Statistics(**counts)
 
 
@@ -132,7 +134,7 @@ async def groups(
 
 @router.get("/statistics", response_model=Statistics)
 async def stats_by_creation(
-    user: ModeratorUser, session: SessionDep, days: Days = "30"
+    user: ModeratorUser, session: SessionDep, days: Days = 30
 ) -> Statistics:
     """Images created in the last N days, by current status."""
     return await statistics(session, days, "created_at")
@@ -143,11 +145,10 @@ async def register_images(
     user: ModeratorUser,
     session: SessionDep,
     make_url: UrlMakerDep,
-    body: Annotated[NewImageIn | list[NewImageIn], Body()],
+    items: Annotated[NewImagesIn, Body()],
 ) -> list[ImageDetailOut]:
     """Register images collected elsewhere: one or a list of up to 1,000. Groups are made
     on the fly; sending the same (group, url) again changes nothing."""
-    items = body if isinstance(body, list) else [body]
     new = [service.NewImage(i.group, str(i.url), i.status, i.created_at) for i in items]
     images = await session.run_sync(service.register, new)
     return [

@@ -14,17 +14,10 @@ from imagehub.accounts.dependencies import ModeratorUser
 from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.http.deps import SessionDep
 from imagehub.http.files import UrlMakerDep
+from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
-from imagehub.moderation.endpoints import (
-    Cursor,
-    Days,
-    Limit,
-    StatusFilter,
-    actor,
-    groups_response,
-    statistics,
-)
+from imagehub.moderation.endpoints import Days, StatusFilter, actor, groups_response, statistics
 from imagehub.moderation.schemas import GroupOut, IdStatusIn, Statistics
 
 router = Router(tags=["moderation"])
@@ -60,8 +53,6 @@ async def update_status_by_body(
 
 
 @router.get("/images/stats/", response_model=Statistics)
-async def stats_by_change(
-    user: ModeratorUser, session: SessionDep, days: Days = "30"
-) -> Statistics:
+async def stats_by_change(user: ModeratorUser, session: SessionDep, days: Days = 30) -> Statistics:
     """Images whose status changed in the last N days, by status."""
     return await statistics(session, days, "changed_at")

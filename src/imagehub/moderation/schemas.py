@@ -1,13 +1,32 @@
-from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    UrlConstraints,
+)
 
-from imagehub.core.fields import Name, UtcDateTime
+from imagehub.core.fields import Name, PastDateTime, UtcDateTime
 from imagehub.moderation.models import Status
 
+
+def _has_a_host(value: object) -> object:
+    # The URL parser would read `https:///x` as `https://x/`: a host must be there as sent.
+    if isinstance(value, str) and not urlsplit(value).hostname:
+        raise ValueError("must name a host, as in https://example.com/image.jpg")
+    return value
+
+
 HttpUrl = Annotated[
-    AnyUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=2048, host_required=True)
+    AnyUrl,
+    UrlConstraints(allowed_schemes=["http", "https"], max_length=2048, host_required=True),
+    BeforeValidator(_has_a_host),
 ]
 GroupName = Annotated[Name, Field(min_length=1, max_length=200)]
 
@@ -39,7 +58,8 @@ class StatusIn(BaseModel):
 
 
 class IdStatusIn(StatusIn):
-    id: str | int
+    # Strict: a JSON `true` or `1.0` is no id (the service parses the text form).
+    id: StrictInt | StrictStr
 
 
 class StatusChangeOut(BaseModel):
@@ -54,7 +74,19 @@ class NewImageIn(BaseModel):
     group: GroupName
     url: HttpUrl
     status: Status = Status.NEW
-    created_at: datetime | None = None
+    created_at: PastDateTime | None = None
+
+
+def _one_or_many(value: object) -> object:
+    return value if isinstance(value, list) else [value]
+
+
+# One image or a list of them, read as a list: a refused field is named by its place
+# (`0.url`), and no union reports the other shape's mismatch as well.
+NewImagesIn = Annotated[
+    list[NewImageIn],
+    BeforeValidator(_one_or_many, json_schema_input_type=NewImageIn | list[NewImageIn]),
+]
 
 
 class Statistics(BaseModel):

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from imagehub.core import pagination
 from imagehub.core.db import utcnow
 from imagehub.core.errors import InvalidInput, NotFound
+from imagehub.core.fields import MAX_ID, ascii_int
 from imagehub.moderation import repository
 from imagehub.moderation.models import Group, Image, Status, StatusChange
 
-MAX_ID = 2**63 - 1
 MAX_BATCH = 1000
 STORAGE_SCHEME = "storage:"
-DAYS_RANGE = (1, 3650)
+MAX_DAYS = 3650
 
 
 class InvalidStatus(InvalidInput):
@@ -53,28 +53,13 @@ def parse_status(value: object) -> Status:
 
 def parse_id(value: object, what: str = "Image") -> int:
     """A positive 64-bit integer, from a path segment or JSON; anything else is a 400."""
-    if isinstance(value, bool):
-        raise InvalidId(what)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        number = int(value)
-    else:
-        raise InvalidId(what)
+    try:
+        number = ascii_int(value)
+    except ValueError as error:
+        raise InvalidId(what) from error
     if not 1 <= number <= MAX_ID:
         raise InvalidId(what)
     return number
-
-
-def parse_days(value: object) -> int:
-    low, high = DAYS_RANGE
-    try:
-        days = int(str(value)) if not isinstance(value, bool) else -1
-    except ValueError as error:
-        raise InvalidInput(f"days: an integer from {low} to {high}", name="Invalid days") from error
-    if not low <= days <= high:
-        raise InvalidInput(f"days: an integer from {low} to {high}", name="Invalid days")
-    return days
 
 
 # --- Groups -------------------------------------------------------------------------------

@@ -1,23 +1,28 @@
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
-from imagehub.accounts.dependencies import CurrentUser, Role
-from imagehub.core.errors import InvalidInput
+from imagehub.accounts.dependencies import CallerId, CurrentUser, CurrentUserReadApart, Role
+from imagehub.core.errors import InvalidInput, TooManyRequests
 from imagehub.core.fields import no_control_characters
-from imagehub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.processing import service
 from imagehub.processing.models import TaskImage, Variant
 from imagehub.processing.schemas import HistoryImageOut, ImageLinks, ImageOut, TaskStatusOut
+from imagehub.processing.uploads import UploadSlots
 
 router = Router(tags=["processing"])
 
 MAX_GROUP_CHARS = 200
+UPLOAD_RETRY_SECONDS = 5
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -85,25 +90,45 @@ def _image_fields(image: TaskImage, has: service.StoredFiles) -> dict[str, objec
     }
 
 
-@router.post(
-    "/upload",
-    status_code=202,
-    response_model=TaskStatusOut,
-    openapi_extra=_UPLOAD_BODY,
-    responses={400: {"description": "a refused file"}, 413: {"description": "too large"}},
-)
-async def upload(
-    request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
-) -> JSONResponse:
-    """Upload one or more JPEG/PNG images; workers make rotated, gray and half-size copies.
+@dataclass
+class UploadForm:
+    uploads: list[service.Upload]
+    group: str | None
 
-    Every file is checked first (type from its bytes, size, pixel count); one refused file
-    refuses the whole request, naming each refused file and why, and stores nothing.
-    """
-    settings = services.settings
-    form = await request.form(
-        max_files=settings.upload_max_files, max_fields=16, max_part_size=64 * 1024
-    )
+
+def _upload_slots(request: Request, services: ServicesDep) -> UploadSlots:
+    slots: UploadSlots | None = getattr(request.app.state, "upload_slots", None)
+    if slots is None:
+        settings = services.settings
+        slots = UploadSlots(settings.uploads_in_flight, settings.uploads_in_flight_per_user)
+        request.app.state.upload_slots = slots
+    return slots
+
+
+async def upload_form(
+    request: Request, caller: CallerId, services: ServicesDep
+) -> AsyncIterator[UploadForm]:
+    """The upload's body, received and checked before any database work, so a slow client
+    holds no transaction and no connection; in one of a bounded number of slots."""
+    slots = _upload_slots(request, services)
+    if not slots.take(caller):
+        raise TooManyRequests(
+            "Too many uploads in flight (yours or everyone's); send it again shortly",
+            retry_after=UPLOAD_RETRY_SECONDS,
+        )
+    try:
+        form = await request.form(
+            max_files=services.settings.upload_max_files, max_fields=16, max_part_size=64 * 1024
+        )
+        try:
+            yield _checked_form(form)
+        finally:
+            await form.close()  # the spooled parts go with it
+    finally:
+        slots.give_back(caller)
+
+
+def _checked_form(form: FormData) -> UploadForm:
     files = form.getlist("files")
     if any(not isinstance(item, UploadFile) for item in files):
         raise InvalidInput("`files` must be file parts, not text", name="Invalid upload")
@@ -123,8 +148,36 @@ async def upload(
         for item in files
         if isinstance(item, UploadFile)
     ]
+    return UploadForm(uploads, group)
+
+
+@router.post(
+    "/upload",
+    status_code=202,
+    response_model=TaskStatusOut,
+    openapi_extra=_UPLOAD_BODY,
+    responses={400: {"description": "a refused file"}, 413: {"description": "too large"}},
+)
+async def upload(
+    # In this order: the body arrives, then the account is read (outside any transaction),
+    # then the service stores the originals and only then writes rows.
+    form: Annotated[UploadForm, Depends(upload_form)],
+    user: CurrentUserReadApart,
+    session: SessionDep,
+    services: ServicesDep,
+) -> JSONResponse:
+    """Upload one or more JPEG/PNG images; workers make rotated, gray and half-size copies.
+
+    Every file is checked first (type from its bytes, size, pixel count); one refused file
+    refuses the whole request, naming each refused file and why, and stores nothing.
+    """
     view = await service.accept_upload(
-        session, services.storage, settings, owner_id=user.id, uploads=uploads, group=group
+        session,
+        services.storage,
+        services.settings,
+        owner_id=user.id,
+        uploads=form.uploads,
+        group=form.group,
     )
     body = _status(view).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/status/{view.task.id}"})
@@ -143,8 +196,8 @@ async def history(
     response: Response,
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> list[HistoryImageOut]:
     """A user's processed images, newest first. The next page, if any, is announced in
     `Link: <...>; rel="next"` and `X-Next-Cursor`."""

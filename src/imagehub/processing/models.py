@@ -12,6 +12,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagehub.core.db import Base, TextEnum, UTCDateTime, utcnow
+from imagehub.processing.uploads import key_stem
 
 
 class TaskStatus(StrEnum):
@@ -86,7 +87,8 @@ class TaskImage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def file_name(self, variant: Variant) -> str:
-        return f"{self.stem}_{variant.value}.{self.extension}"
+        """The stored file's name: its storage key's last part, its link, its zip entry."""
+        return f"{key_stem(self.stem)}_{variant.value}.{self.extension}"
 
 
 class ImageTask(Base):

@@ -110,7 +110,8 @@ async def accept_upload(
     uploads: Sequence[Upload],
     group: str | None,
 ) -> TaskView:
-    """Check every file, then store the originals and queue one job per image.
+    """Check every file, then store the originals, write the rows and queue one job per
+    image.
 
     All or nothing: one refused file refuses the request, and nothing of it is stored or
     queued. The rows commit before any job is sent (the request's session sends them).
@@ -160,19 +161,18 @@ async def accept_upload(
         )
         for position, (image, name) in enumerate(zip(images, names, strict=True))
     ]
-    await repository.add_task(session, task, rows)
     originals = [row.file_name(Variant.ORIGINAL) for row in rows]
-    await repository.add_files(session, task.id, originals)
-
+    # The originals are stored before the first row is written, so the transaction is
+    # open only for the inserts and the commit (on SQLite it holds the one write lock).
+    # Should it not commit, the originals already stored go too.
     stored: list[str] = []
-    # Should the transaction not commit, the originals already stored go too.
-    after_rollback(
-        session, lambda: _delete_quietly(storage, [object_key(task.id, k) for k in stored])
-    )
-    for row, image in zip(rows, images, strict=True):
-        key = object_key(task.id, row.file_name(Variant.ORIGINAL))
+    after_rollback(session, lambda: _delete_quietly(storage, stored))
+    for link, image in zip(originals, images, strict=True):
+        key = object_key(task.id, link)
         await anyio.to_thread.run_sync(storage.put, key, image.file)
-        stored.append(row.file_name(Variant.ORIGINAL))
+        stored.append(key)
+    await repository.add_task(session, task, rows)
+    await repository.add_files(session, task.id, originals)
 
     image_ids = [row.id for row in rows]
     after_commit(session, lambda: enqueue_images(task.id, image_ids))

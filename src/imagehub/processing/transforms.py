@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-from imagehub.processing import fast_jpeg
+from imagehub.processing import deep_png, fast_jpeg
 from imagehub.processing.models import Variant
 
 GRAY_MODES = {"L", "LA", "I;16", "I;16B", "I;16L", "I"}
@@ -109,6 +109,12 @@ def make_variants(
         fast = _fast_jpeg_variants(data, options, max_pixels)
         if fast is not None:
             return fast
+    if image_format == "PNG" and deep_png.applies(data):
+        try:
+            rotated, gray, scaled = deep_png.variants(data, options.png_compress_level, max_pixels)
+        except Exception as error:
+            raise CorruptImage(f"the image data is damaged: {error}") from error
+        return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
     return pillow_variants(data, image_format, options, max_pixels)
 
 

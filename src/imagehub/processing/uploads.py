@@ -6,9 +6,11 @@ small file that decodes to gigapixels) is refused at the cost of reading a few b
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
+import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from PIL import Image
@@ -16,6 +18,9 @@ from PIL import Image
 ALLOWED_EXTENSIONS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
 _SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 MAX_NAME_CHARS = 200
+# A storage key's last component (`stem_variant.ext`) within 255 bytes of UTF-8, the limit
+# of a file name on common file systems; 32 of them are kept for `_variant.ext`.
+MAX_KEY_STEM_BYTES = 255 - 32
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,19 @@ def inspect_upload(
     return InspectedImage(shown, stem, extension, expected, width, height, size, file)
 
 
+def key_stem(stem: str) -> str:
+    """The stem as it goes into storage keys and file links: whole when it fits in
+    MAX_KEY_STEM_BYTES of UTF-8 (most names do); otherwise cut on a character boundary and
+    marked with a digest of the whole stem, so two long names never share a key. The name
+    shown to people stays whole."""
+    raw = stem.encode()
+    if len(raw) <= MAX_KEY_STEM_BYTES:
+        return stem
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    cut = raw[: MAX_KEY_STEM_BYTES - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}~{digest}"
+
+
 def unique_names(images: list[InspectedImage]) -> list[str]:
     """Names within one task: a repeated name (in any letter case) becomes name-2, name-3."""
     taken: set[str] = set()
@@ -117,3 +135,26 @@ def unique_names(images: list[InspectedImage]) -> list[str]:
         taken.add(name.casefold())
         names.append(name)
     return names
+
+
+@dataclass
+class UploadSlots:
+    """Uploads being received or stored by this process, in all and per user. A slot is
+    taken before the body is read, so a flood of slow uploads meets a 429, not a queue."""
+
+    overall: int
+    per_user: int
+    _taken: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def take(self, user_id: uuid.UUID) -> bool:
+        if sum(self._taken.values()) >= self.overall:
+            return False
+        if self._taken.get(user_id, 0) >= self.per_user:
+            return False
+        self._taken[user_id] = self._taken.get(user_id, 0) + 1
+        return True
+
+    def give_back(self, user_id: uuid.UUID) -> None:
+        left = self._taken.pop(user_id) - 1
+        if left:
+            self._taken[user_id] = left

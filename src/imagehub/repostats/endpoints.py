@@ -7,6 +7,7 @@ from fastapi import Query, Response
 
 from imagehub.accounts.dependencies import AdminUser, CurrentUser
 from imagehub.core.db import after_commit, utcnow
+from imagehub.core.fields import Id
 from imagehub.core.jobs import celery_app
 from imagehub.http.deps import ServicesDep, SessionDep
 from imagehub.http.routing import Router
@@ -46,19 +47,19 @@ async def list_users(_: CurrentUser, session: SessionDep) -> list[GithubUserOut]
 
 
 @router.get("/users/{user_id}", response_model=GithubUserOut)
-async def get_user(user_id: int, _: CurrentUser, session: SessionDep) -> GithubUserOut:
+async def get_user(user_id: Id, _: CurrentUser, session: SessionDep) -> GithubUserOut:
     return GithubUserOut.model_validate(await service.get_user(session, user_id))
 
 
 @router.delete("/users/{user_id}", status_code=204)
-async def untrack_user(user_id: int, _: AdminUser, session: SessionDep) -> Response:
+async def untrack_user(user_id: Id, _: AdminUser, session: SessionDep) -> Response:
     """Stop tracking; the user's repositories and stats go too."""
     await service.untrack(session, user_id)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/repos", response_model=list[RepoOut])
-async def user_repos(user_id: int, _: CurrentUser, session: SessionDep) -> list[RepoOut]:
+async def user_repos(user_id: Id, _: CurrentUser, session: SessionDep) -> list[RepoOut]:
     """The user's repositories with their latest counts, by name: what the stats' repo_id
     values stand for."""
     repos = await service.repos(session, user_id)
@@ -67,7 +68,7 @@ async def user_repos(user_id: int, _: CurrentUser, session: SessionDep) -> list[
 
 @router.get("/users/{user_id}/stats", response_model=StatsOut)
 async def user_stats(
-    user_id: int,
+    user_id: Id,
     _: CurrentUser,
     session: SessionDep,
     services: ServicesDep,

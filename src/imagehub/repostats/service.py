@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -9,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub.core.db import utcnow
 from imagehub.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from imagehub.core.fields import days_before
 from imagehub.repostats import repository
 from imagehub.repostats.github import Account, GitHub, GitHubError, Known, RepoCounts
 from imagehub.repostats.models import GithubUser, Repo, Stat
+
+log = logging.getLogger(__name__)
 
 SCAN_USERS = "repostats.scan_users"
 DEFAULT_DAYS = 30
@@ -45,7 +49,10 @@ async def track(session: AsyncSession, github: GitHub, login: str) -> GithubUser
     try:
         account = await github.account(login)
     except GitHubError as error:  # down, or our quota spent: say so, not a 500
-        raise GitHubUnavailable(str(error)) from error
+        log.warning("looking up GitHub user %r failed: %s", login, error)
+        raise GitHubUnavailable(
+            "GitHub did not answer, or our quota for it is spent; try again later"
+        ) from error
     if account is None:
         raise GithubUserNotFound(f"GitHub has no user {login!r}")
     user = await repository.add_user(session, account, utcnow())
@@ -75,7 +82,14 @@ def date_range(
 ) -> tuple[date, date]:
     """Inclusive; by default the last 30 days up to today."""
     end = date_to or today
-    start = date_from or end - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        start = date_from or days_before(end, DEFAULT_DAYS - 1)
+    except ValueError as error:
+        raise InvalidInput(
+            f"date_to: {error}; send date_from too",
+            name="Invalid date range",
+            extra={"fields": ["date_to"]},
+        ) from error
     if start > end:
         raise InvalidInput("date_from is after date_to", name="Invalid date range")
     if (end - start).days + 1 > max_days:

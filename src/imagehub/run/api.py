@@ -16,7 +16,7 @@ from imagehub.http import files
 from imagehub.http.deps import AppServices
 from imagehub.http.docs import mount_docs
 from imagehub.http.errors import install_error_handlers
-from imagehub.http.middleware import BodySizeLimitMiddleware, RequestMiddleware
+from imagehub.http.middleware import BodyLimits, BodyLimitsMiddleware, RequestMiddleware
 from imagehub.moderation import endpoints as moderation
 from imagehub.moderation import images_family as moderation_images_family
 from imagehub.processing.endpoints import router as processing_router
@@ -59,11 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Each add wraps the ones before it: the request layer is outermost, so a request id
     # exists before anything can fail or log.
-    upload_limit = settings.upload_max_files * settings.upload_max_file_bytes + DEFAULT_BODY_LIMIT
+    upload_bytes = settings.upload_max_files * settings.upload_max_file_bytes + DEFAULT_BODY_LIMIT
     app.add_middleware(
-        BodySizeLimitMiddleware,
-        default_limit=DEFAULT_BODY_LIMIT,
-        limits={"/upload": upload_limit},
+        BodyLimitsMiddleware,
+        default=BodyLimits(DEFAULT_BODY_LIMIT, settings.body_seconds),
+        by_prefix={"/upload": BodyLimits(upload_bytes, settings.upload_body_seconds)},
     )
     app.add_middleware(RequestMiddleware)
 
