@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from PIL import Image
 
 from imagehub.core.config import Settings
-from imagehub.processing.models import Task, TaskStatus
 from tests.conftest import (
     assert_error,
     client_for,
@@ -360,36 +359,6 @@ async def test_history_is_newest_first_and_paged(
         assert_error(response, 400, "Invalid cursor")
     assert_error(await client.get(f"/history/{user_id}?limit=0", headers=headers), 400)
     assert_error(await client.get(f"/history/{user_id}?limit=201", headers=headers), 400)
-
-
-async def test_sweep_queues_stalled_tasks_again(
-    client: httpx.AsyncClient, settings: Settings
-) -> None:
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from imagehub.core.db import Database, utcnow
-    from imagehub.core.jobs import configure_celery
-    from imagehub.processing import service
-
-    configure_celery(settings)
-    account = await register(client)
-    task_id = (await upload(client, account["headers"], [("a.jpg", images.jpeg())])).json()[
-        "task_id"
-    ]
-    database = Database(settings.effective_database_url)
-    with database.transaction() as session:
-        assert service.sweep_stalled(session, stall_seconds=600) == 0  # fresh: left alone
-        session.execute(update(Task).values(updated_at=utcnow() - timedelta(hours=1)))
-    with database.transaction() as session:
-        assert service.sweep_stalled(session, stall_seconds=600) == 1
-    with database.transaction() as session:
-        assert service.sweep_stalled(session, stall_seconds=600) == 0  # touched: not again
-    database.dispose()
-    process_all(settings, task_id)
-    status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()
-    assert status["status"] == TaskStatus.DONE
 
 
 async def test_the_whole_flow_on_s3(

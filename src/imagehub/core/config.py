@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     jpeg_quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(3, ge=0, le=9)
     # A task with no progress for this long has its unfinished images queued again.
-    task_stall_seconds: int = Field(600, ge=10)
+    task_stall_seconds: int = Field(600, ge=1)
 
     # GitHub repository stats. Without a token GitHub allows 60 requests an hour.
     github_api_url: str = "https://api.github.com"

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, String, Table, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -140,7 +141,7 @@ def driver_url(database_url: str, *, asynchronous: bool) -> URL:
     return parsed.set(drivername=_DRIVERS[backend][asynchronous])
 
 
-def _engine_options(url: URL, options: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
+def _engine_options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -148,10 +149,10 @@ def _engine_options(url: URL, options: dict[str, Any], *, asynchronous: bool) ->
     options = {"pool_recycle": 1800, **options}
     if "poolclass" not in options:
         options.setdefault("pool_size", 10)
-    # Workers check a connection before reusing it (they may idle for hours between jobs);
-    # the API does without that round trip per request: a dropped connection fails its
-    # request and leaves the pool.
-    options.setdefault("pool_pre_ping", not asynchronous)
+    # A pooled connection is checked before reuse (one short round trip), so a database
+    # restart costs no request an error once the server is back: the dead connections are
+    # replaced as they are taken.
+    options.setdefault("pool_pre_ping", True)
     return options
 
 
@@ -180,7 +181,7 @@ def _prepare_sqlite(engine: Engine) -> None:
 def create_engine(database_url: str, **options: Any) -> Engine:
     """A sync engine: workers, commands, migrations."""
     url = driver_url(database_url, asynchronous=False)
-    engine = sqlalchemy.create_engine(url, **_engine_options(url, options, asynchronous=False))
+    engine = sqlalchemy.create_engine(url, **_engine_options(url, options))
     if url.get_backend_name() == "sqlite":
         _prepare_sqlite(engine)
     return engine
@@ -189,9 +190,7 @@ def create_engine(database_url: str, **options: Any) -> Engine:
 def create_async_engine(database_url: str, **options: Any) -> AsyncEngine:
     """An async engine: the API, and async work on an event loop of its own (`run_async`)."""
     url = driver_url(database_url, asynchronous=True)
-    engine = sqlalchemy_asyncio.create_async_engine(
-        url, **_engine_options(url, options, asynchronous=True)
-    )
+    engine = sqlalchemy_asyncio.create_async_engine(url, **_engine_options(url, options))
     if url.get_backend_name() == "sqlite":
         _prepare_sqlite(engine.sync_engine)
     return engine
@@ -332,3 +331,13 @@ def run_async(database_url: str, work: Callable[[AsyncDatabase], Awaitable[T]]) 
             await database.dispose()
 
     return asyncio.run(main())
+
+
+# What a database outage raises (the server restarting, a connection it dropped; asyncpg
+# lets a refused connect through as the OS's ConnectionRefusedError): worth another try,
+# never the caller's fault.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    ConnectionError,
+)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from celery import Celery
 from celery.signals import worker_process_init
+from kombu.exceptions import ChannelError
 from sqlalchemy.orm import Session
 
 from imagehub.core import db
@@ -136,6 +137,18 @@ def _fresh_context_after_fork(**_: Any) -> None:
             pass
     except Exception:  # the database may be down now; the first job will try again
         log.warning("worker process could not reach the database yet", exc_info=True)
+
+
+def jobs_waiting() -> int:
+    """Messages waiting in the default queue, as the broker counts them (not those a worker
+    holds unacknowledged). Raises when the broker does not answer."""
+    queue = celery_app.amqp.queues[celery_app.conf.task_default_queue]
+    with celery_app.connection_for_write() as connection:
+        try:
+            declared: Any = queue.bind(connection.default_channel).queue_declare(passive=True)
+        except ChannelError:  # no such queue yet: Redis drops a list once it is empty
+            return 0
+    return int(declared.message_count)
 
 
 # --- The transactions of a task --------------------------------------------------------------

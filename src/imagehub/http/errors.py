@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -11,7 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from imagehub.core.db import DATABASE_UNAVAILABLE
 from imagehub.core.errors import AppError
+
+log = logging.getLogger(__name__)
+DATABASE_RETRY_SECONDS = 5
 
 
 def error_response(
@@ -67,10 +72,22 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status_code, name, description, headers=error.headers)
 
 
+async def _database_unavailable(_: Request, error: Exception) -> JSONResponse:
+    log.warning("the database did not answer: %s", error)
+    return error_response(
+        503,
+        "Service unavailable",
+        "The database is not answering right now; try again in a few seconds",
+        headers={"Retry-After": str(DATABASE_RETRY_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for outage in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(outage, _database_unavailable)
 
 
 def http_error_response(error: HTTPException) -> JSONResponse:

@@ -42,7 +42,6 @@ class Variant(StrEnum):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_status_updated_at", "status", "updated_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[uuid.UUID] = mapped_column(
@@ -54,7 +53,7 @@ class Task(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # Moves on every bit of progress (and when the sweep queues the task again).
+    # Moves on every bit of progress.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -64,6 +63,9 @@ class TaskImage(Base):
     __table_args__ = (
         UniqueConstraint("task_id", "position"),
         Index("ix_task_images_owner_created", "owner_id", "created_at", "id"),
+        # The stall sweep: pending images by when their job was sent, and how far the
+        # queue has got (the latest sending among finished images).
+        Index("ix_task_images_state_queued", "state", "queued_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
@@ -84,6 +86,8 @@ class TaskImage(Base):
     state: Mapped[ImageState] = mapped_column(TextEnum(ImageState), default=ImageState.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the image's job was last sent: at upload, and again by the stall sweep.
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def file_name(self, variant: Variant) -> str:

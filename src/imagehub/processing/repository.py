@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -158,17 +158,34 @@ def finish_task(
     return row.owner_id, row.group_name
 
 
-def stalled_tasks(session: Session, before: datetime, limit: int) -> list[uuid.UUID]:
-    rows = session.scalars(
-        select(Task.id)
-        .where(
-            Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]),
-            Task.updated_at < before,
-        )
-        .order_by(Task.updated_at)
+def queue_frontier(session: Session) -> datetime | None:
+    """The latest sending among finished images: how far the workers have got through the
+    queue (an index lookup per final state)."""
+    latest = [
+        session.scalar(select(func.max(TaskImage.queued_at)).where(TaskImage.state == state))
+        for state in (ImageState.DONE, ImageState.FAILED)
+    ]
+    return max((moment for moment in latest if moment is not None), default=None)
+
+
+def pending_sent_before(
+    session: Session, before: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(task, image) of pending images whose job was last sent before `before`, oldest
+    first."""
+    rows = session.execute(
+        select(TaskImage.task_id, TaskImage.id)
+        .where(TaskImage.state == ImageState.PENDING, TaskImage.queued_at < before)
+        .order_by(TaskImage.queued_at)
         .limit(limit)
     )
-    return list(rows)
+    return [(task_id, image_id) for task_id, image_id in rows]
+
+
+def mark_queued(session: Session, image_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    session.execute(
+        update(TASK_IMAGES).where(TASK_IMAGES.c.id.in_(image_ids)).values(queued_at=now)
+    )
 
 
 def pending_image_ids(session: Session, task_id: uuid.UUID) -> list[uuid.UUID]:
@@ -178,7 +195,3 @@ def pending_image_ids(session: Session, task_id: uuid.UUID) -> list[uuid.UUID]:
         .order_by(TaskImage.position)
     )
     return list(rows)
-
-
-def touch_task(session: Session, task_id: uuid.UUID, now: datetime) -> None:
-    session.execute(update(Task).where(Task.id == task_id).values(updated_at=now))

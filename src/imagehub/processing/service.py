@@ -37,7 +37,9 @@ from imagehub.processing.uploads import (
 log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "processing.process_image"
-SWEEP_BATCH = 100
+# The longest an image job may run (its soft time limit).
+JOB_TIME_LIMIT_SECONDS = 300
+SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ async def accept_upload(
             size_bytes=image.size_bytes,
             state=ImageState.PENDING,
             created_at=now,
+            queued_at=now,
         )
         for position, (image, name) in enumerate(zip(images, names, strict=True))
     ]
@@ -360,18 +363,27 @@ def final_status(done: int, failed: int) -> TaskStatus:
     return TaskStatus.FAILED if done == 0 else TaskStatus.PARTIAL
 
 
-def sweep_stalled(session: Session, stall_seconds: int) -> int:
-    """Queue again the unfinished images of tasks with no progress for `stall_seconds`
-    (their jobs were lost: the broker was down at upload, or a message expired)."""
+def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int) -> int:
+    """Send again the jobs of pending images that are really lost (the broker was down at
+    upload, or lost a message), never those only waiting in a backlog. An image is lost
+    when its job was sent more than `stall_seconds` ago and either nothing waits in the
+    queue (so its message is not there), or the queue has moved past it: an image sent
+    longer than a job's time limit after it has already finished. Returns how many."""
     now = utcnow()
-    requeued = 0
-    for task_id in repository.stalled_tasks(
-        session, now - timedelta(seconds=stall_seconds), SWEEP_BATCH
-    ):
-        image_ids = repository.pending_image_ids(session, task_id)
-        repository.touch_task(session, task_id, now)
-        if image_ids:
-            log.warning("task %s stalled; queueing %d image(s) again", task_id, len(image_ids))
-            after_commit(session, functools.partial(enqueue_images, task_id, image_ids))
-            requeued += 1
-    return requeued
+    sent_before = now - timedelta(seconds=stall_seconds)
+    if jobs_waiting:
+        frontier = repository.queue_frontier(session)
+        if frontier is None:
+            return 0  # nothing has finished yet: the queue is still ahead of everything
+        sent_before = min(sent_before, frontier - timedelta(seconds=JOB_TIME_LIMIT_SECONDS))
+    lost = repository.pending_sent_before(session, sent_before, SWEEP_BATCH)
+    if not lost:
+        return 0
+    repository.mark_queued(session, [image_id for _, image_id in lost], now)
+    by_task: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for task_id, image_id in lost:
+        by_task.setdefault(task_id, []).append(image_id)
+    for task_id, image_ids in by_task.items():
+        log.warning("task %s: %d image job(s) lost; sending them again", task_id, len(image_ids))
+        after_commit(session, functools.partial(enqueue_images, task_id, image_ids))
+    return len(lost)

@@ -7,21 +7,29 @@ while pixels are decoded, encoded or stored.
 import uuid
 
 from imagehub.core import jobs
+from imagehub.core.db import DATABASE_UNAVAILABLE
 from imagehub.core.jobs import celery_app
 from imagehub.processing import service
 
-# Failures worth another try (a database or storage hiccup); a corrupt image is not one:
-# the service marks it failed and the job ends normally.
-RETRY_ON = (OSError, ConnectionError, TimeoutError)
+# Failures worth another try: the database or the storage away for a while. A corrupt
+# image is not one: the service marks it failed and the job ends normally.
+RETRY_ON: tuple[type[Exception], ...] = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    *DATABASE_UNAVAILABLE,
+)
 
 
 @celery_app.task(
     name=service.PROCESS_IMAGE,
     autoretry_for=RETRY_ON,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    soft_time_limit=300,
+    # 1, 2, 4, 8, then every 10 s (jittered), for about five minutes: a job waits at most
+    # ten seconds past the database's return. A longer outage is the stall sweep's.
+    retry_backoff=1,
+    retry_backoff_max=10,
+    max_retries=30,
+    soft_time_limit=service.JOB_TIME_LIMIT_SECONDS,
 )
 def process_image(task_id: str, image_id: str) -> str | None:
     """Make and store one image's variants; safe to run twice (late acks redeliver).
@@ -43,5 +51,8 @@ def process_image(task_id: str, image_id: str) -> str | None:
 
 @celery_app.task(name="processing.sweep_stalled")
 def sweep_stalled() -> int:
+    """Beat's look, every minute, for image jobs that were lost."""
+    waiting = jobs.jobs_waiting()  # before the transaction: the broker's answer takes a while
     with jobs.transaction() as session:
-        return service.sweep_stalled(session, jobs.worker_context().settings.task_stall_seconds)
+        stall = jobs.worker_context().settings.task_stall_seconds
+        return service.sweep_stalled(session, stall, waiting)

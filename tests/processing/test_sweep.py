@@ -1,0 +1,103 @@
+"""The stall sweep sends again only the image jobs that were really lost, judged per image
+by when its job was sent, the broker's count of waiting jobs and how far the queue has got;
+never the ones waiting in a backlog. Run through the worker's own task function."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from imagehub.core import jobs
+from imagehub.core.config import Settings
+from imagehub.core.db import utcnow
+from imagehub.processing import tasks
+from imagehub.processing.models import TaskImage, TaskStatus
+from tests.conftest import connected, register
+from tests.processing import images
+from tests.processing.conftest import process_all, upload
+
+
+@pytest.fixture
+def queue(settings: Settings) -> Iterator[None]:
+    """The in-process broker, empty, and a worker context on these settings."""
+    jobs.configure_celery(settings)
+    jobs.celery_app.control.purge()
+    yield
+    jobs.celery_app.control.purge()
+    jobs.reset_worker_context()
+
+
+def sweep() -> int:
+    count: int = tasks.sweep_stalled()
+    return count
+
+
+def sent(settings: Settings, task_id: str, ago: timedelta) -> None:
+    """The task's images' jobs were sent that long ago."""
+    with connected(settings.effective_database_url) as connection:
+        connection.execute(
+            sa.update(TaskImage)
+            .where(TaskImage.task_id == uuid.UUID(task_id))
+            .values(queued_at=utcnow() - ago)
+        )
+
+
+async def new_task(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    task_id: str = (await upload(client, headers, [("a.jpg", images.jpeg())])).json()["task_id"]
+    return task_id
+
+
+async def test_a_lost_job_is_sent_again_once(
+    client: httpx.AsyncClient, settings: Settings, queue: None
+) -> None:
+    account = await register(client)
+    task_id = await new_task(client, account["headers"])
+    assert jobs.jobs_waiting() == 1
+    jobs.celery_app.control.purge()  # the broker lost the message
+    assert sweep() == 0  # just sent: left alone
+    sent(settings, task_id, timedelta(hours=1))
+    assert sweep() == 1  # nothing waits in the queue: the job is lost
+    assert jobs.jobs_waiting() == 1
+    assert sweep() == 0  # sent again just now: not again
+    process_all(settings, task_id)
+    status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()
+    assert status["status"] == TaskStatus.DONE
+
+
+async def test_a_backlog_is_not_sent_again(
+    client: httpx.AsyncClient, settings: Settings, queue: None
+) -> None:
+    account = await register(client)
+    waiting = [await new_task(client, account["headers"]) for _ in range(3)]
+    for task_id in waiting:
+        sent(settings, task_id, timedelta(hours=2))  # waiting long, behind a slow queue
+    assert jobs.jobs_waiting() == 3
+    assert sweep() == 0  # their messages wait in the queue, and nothing passed them
+    assert jobs.jobs_waiting() == 3
+
+
+async def test_a_job_the_queue_moved_past_is_lost(
+    client: httpx.AsyncClient, settings: Settings, queue: None
+) -> None:
+    account = await register(client)
+    lost = await new_task(client, account["headers"])
+    jobs.celery_app.control.purge()  # its message is gone
+    later = await new_task(client, account["headers"])
+    process_all(settings, later)  # a job sent after it has finished...
+    jobs.celery_app.control.purge()  # (its message taken by the worker that did it)
+    behind = await new_task(client, account["headers"])  # ...and another waits in the queue
+    sent(settings, lost, timedelta(hours=1))
+    sent(settings, later, timedelta(minutes=50))  # ten minutes later: past the time limit
+    sent(settings, behind, timedelta(hours=1))  # waiting, but sent before `later`
+    assert jobs.jobs_waiting() == 1
+    # Both old ones qualify by age; the queue has moved past both (`later` is done), so
+    # both are taken as lost: `behind`'s message still waits, a second one is harmless.
+    assert sweep() == 2
+    sent(settings, behind, timedelta(minutes=55))
+    sent(settings, lost, timedelta(minutes=55))
+    assert sweep() == 0  # sent within the time limit before `later`: may still come
