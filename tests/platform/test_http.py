@@ -146,3 +146,36 @@ async def test_docs_work_offline_and_offer_the_password_login(client: httpx.Asyn
     assert flows["password"]["tokenUrl"] == "/login"
     login_body = schema["paths"]["/login"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-www-form-urlencoded"} <= set(login_body)
+
+
+async def test_the_openapi_document_declares_our_errors_and_no_422(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    error = document["components"]["schemas"]["Error"]
+    assert {"code", "name", "description"} <= set(error["required"])
+    operation_ids = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            assert "500" in responses, (method, path)
+            if operation.get("parameters") or operation.get("requestBody"):
+                assert "400" in responses, (method, path)
+            if operation.get("security"):
+                assert "401" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path)
+            operation_ids.append(operation["operationId"])
+    assert len(operation_ids) == len(set(operation_ids))
+    assert "upload" in operation_ids
+    assert "get_image" in operation_ids
+    assert "204" in document["paths"]["/images/"]["put"]["responses"]
+    zipped = document["paths"]["/task/{task_id}"]["get"]["responses"]["200"]["content"]
+    assert zipped == {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+    names = document["components"]["schemas"]
+    assert "TaskImageOut" in names
+    assert "ModerationImageOut" in names

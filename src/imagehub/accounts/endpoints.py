@@ -21,6 +21,7 @@ from imagehub.accounts.schemas import (
     UserOut,
 )
 from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
 
 router = Router(tags=["accounts"])
@@ -45,7 +46,9 @@ _LOGIN_BODY: dict[str, Any] = {
 }
 
 
-@router.post("/registration", status_code=201, response_model=RegistrationOut)
+@router.post(
+    "/registration", status_code=201, response_model=RegistrationOut, responses=errors(409)
+)
 async def register(
     body: RegistrationIn, session: SessionDep, services: ServicesDep
 ) -> RegistrationOut:
@@ -77,7 +80,9 @@ async def _read_login(request: Request) -> LoginIn:
         raise RequestValidationError(errors) from error
 
 
-@router.post("/login", response_model=TokenOut, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login", response_model=TokenOut, openapi_extra=_LOGIN_BODY, responses=errors(401, 429)
+)
 async def login(request: Request, session: SessionDep, services: ServicesDep) -> TokenOut:
     """Exchange email and password for a bearer token."""
     user = await _authenticate(await _read_login(request), request, session, services)
@@ -95,7 +100,7 @@ async def _authenticate(
     )
 
 
-@router.post("/session", response_model=SessionOut)
+@router.post("/session", response_model=SessionOut, responses=errors(401, 429))
 async def open_session(
     body: LoginIn, request: Request, response: Response, session: SessionDep,
     services: ServicesDep,
@@ -121,7 +126,7 @@ async def open_session(
     )
 
 
-@router.delete("/session", status_code=204)
+@router.delete("/session", status_code=204, responses=errors(403))
 async def close_session(request: Request, services: ServicesDep) -> Response:
     """Sign out of the web pages (forget the cookie)."""
     token = session_token(request)

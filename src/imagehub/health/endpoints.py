@@ -5,6 +5,7 @@ from imagehub import __version__
 from imagehub.core.metrics import render_metrics
 from imagehub.health import service
 from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
 
 router = Router(tags=["health"])
@@ -16,7 +17,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
+@router.get("/readyz", responses=errors(503))
 async def readyz(session: SessionDep, services: ServicesDep) -> JSONResponse:
     """The database, the broker and the object storage all answer."""
     checks = await service.readiness(session, services.storage, services.settings.broker_url)

@@ -14,6 +14,7 @@ from imagehub.accounts.dependencies import ModeratorUser
 from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.http.deps import SessionDep
 from imagehub.http.files import UrlMakerDep
+from imagehub.http.openapi import errors
 from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
@@ -23,7 +24,7 @@ from imagehub.moderation.schemas import GroupOut, IdStatusIn, Statistics
 router = Router(tags=["moderation"])
 
 
-@router.get("/images/groups/", response_model=list[GroupOut])
+@router.get("/images/groups/", response_model=list[GroupOut], responses=errors(403))
 async def image_groups(
     request: Request,
     user: ModeratorUser,
@@ -38,7 +39,7 @@ async def image_groups(
     return await groups_response(request, session, make_url, status, sort, limit, cursor)
 
 
-@router.put("/images/")
+@router.put("/images/", status_code=204, responses=errors(403, 404))
 async def update_status_by_body(
     user: ModeratorUser, session: SessionDep, body: Annotated[IdStatusIn, Body()]
 ) -> Response:
@@ -52,7 +53,7 @@ async def update_status_by_body(
     return Response(status_code=204)
 
 
-@router.get("/images/stats/", response_model=Statistics)
+@router.get("/images/stats/", response_model=Statistics, responses=errors(403))
 async def stats_by_change(user: ModeratorUser, session: SessionDep, days: Days = 30) -> Statistics:
     """Images whose status changed in the last N days, by status."""
     return await statistics(session, days, "changed_at")

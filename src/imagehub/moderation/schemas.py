@@ -31,7 +31,7 @@ HttpUrl = Annotated[
 GroupName = Annotated[Name, Field(min_length=1, max_length=200)]
 
 
-class ImageOut(BaseModel):
+class ModerationImageOut(BaseModel):
     id: int
     url: str
     status: Status
@@ -39,7 +39,7 @@ class ImageOut(BaseModel):
     changed_at: UtcDateTime
 
 
-class ImageDetailOut(ImageOut):
+class ImageDetailOut(ModerationImageOut):
     group_id: int
     group: str
 
@@ -49,7 +49,7 @@ class GroupOut(BaseModel):
     name: str
     count: int = Field(description="images listed here (after the status filter)")
     total: int = Field(description="all images of the group")
-    images: list[ImageOut]
+    images: list[ModerationImageOut]
 
 
 class StatusIn(BaseModel):

@@ -12,11 +12,12 @@ from imagehub.core.errors import InvalidInput, TooManyRequests
 from imagehub.core.fields import no_control_characters
 from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.http.openapi import binary, errors
 from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.processing import service
 from imagehub.processing.models import TaskImage, Variant
-from imagehub.processing.schemas import HistoryImageOut, ImageLinks, ImageOut, TaskStatusOut
+from imagehub.processing.schemas import HistoryImageOut, ImageLinks, TaskImageOut, TaskStatusOut
 from imagehub.processing.uploads import UploadSlots
 
 router = Router(tags=["processing"])
@@ -75,7 +76,7 @@ def _status(view: service.TaskView) -> TaskStatusOut:
         failed=task.failed,
         created_at=task.created_at,
         finished_at=task.finished_at,
-        images=[ImageOut(**_image_fields(image, view)) for image in view.images],
+        images=[TaskImageOut(**_image_fields(image, view)) for image in view.images],
     )
 
 
@@ -156,7 +157,7 @@ def _checked_form(form: FormData) -> UploadForm:
     status_code=202,
     response_model=TaskStatusOut,
     openapi_extra=_UPLOAD_BODY,
-    responses={400: {"description": "a refused file"}, 413: {"description": "too large"}},
+    responses=errors(429),
 )
 async def upload(
     # In this order: the body arrives, then the account is read (outside any transaction),
@@ -183,13 +184,13 @@ async def upload(
     return JSONResponse(body, status_code=202, headers={"Location": f"/status/{view.task.id}"})
 
 
-@router.get("/status/{task_id}", response_model=TaskStatusOut)
+@router.get("/status/{task_id}", response_model=TaskStatusOut, responses=errors(404))
 async def status(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TaskStatusOut:
     """A task's progress and, per image, its state and the links of its stored files."""
     return _status(await service.task_view(session, _viewer(user), task_id))
 
 
-@router.get("/history/{user_id}", response_model=list[HistoryImageOut])
+@router.get("/history/{user_id}", response_model=list[HistoryImageOut], responses=errors(404))
 async def history(
     user_id: uuid.UUID,
     request: Request,
@@ -217,7 +218,7 @@ async def history(
 @router.get(
     "/task/{task_id}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}, 409: {"description": "not finished"}},
+    responses={200: binary("application/zip", "the zip"), **errors(404, 409)},
 )
 async def download_zip(
     task_id: uuid.UUID, user: CurrentUser, session: SessionDep, storage: StorageDep
@@ -234,7 +235,11 @@ async def download_zip(
     )
 
 
-@router.get("/task/{task_id}/files/{name}", response_class=StreamingResponse)
+@router.get(
+    "/task/{task_id}/files/{name}",
+    response_class=StreamingResponse,
+    responses={200: binary("image/jpeg", "the file (image/png for a PNG)"), **errors(404)},
+)
 async def download_file(
     task_id: uuid.UUID, name: str, user: CurrentUser, session: SessionDep, storage: StorageDep
 ) -> StreamingResponse:

@@ -13,7 +13,7 @@ class ImageLinks(BaseModel):
     scaled: str | None
 
 
-class ImageOut(BaseModel):
+class TaskImageOut(BaseModel):
     name: str
     state: ImageState
     error: str | None
@@ -22,7 +22,7 @@ class ImageOut(BaseModel):
     links: ImageLinks
 
 
-class HistoryImageOut(ImageOut):
+class HistoryImageOut(TaskImageOut):
     task_id: uuid.UUID
     created_at: UtcDateTime
 
@@ -36,4 +36,4 @@ class TaskStatusOut(BaseModel):
     failed: int
     created_at: UtcDateTime
     finished_at: UtcDateTime | None
-    images: list[ImageOut]
+    images: list[TaskImageOut]

@@ -10,6 +10,7 @@ from imagehub.core.db import after_commit, utcnow
 from imagehub.core.fields import Id
 from imagehub.core.jobs import celery_app
 from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
 from imagehub.repostats import service
 from imagehub.repostats.github import GitHub
@@ -30,7 +31,9 @@ def _send_scan(user_ids: list[int] | None) -> None:
     celery_app.send_task(service.SCAN_USERS, args=[user_ids])
 
 
-@router.post("/users", status_code=201, response_model=GithubUserOut)
+@router.post(
+    "/users", status_code=201, response_model=GithubUserOut, responses=errors(403, 404, 409)
+)
 async def track_user(
     body: TrackIn, _: AdminUser, session: SessionDep, services: ServicesDep
 ) -> GithubUserOut:
@@ -46,19 +49,19 @@ async def list_users(_: CurrentUser, session: SessionDep) -> list[GithubUserOut]
     return [GithubUserOut.model_validate(u) for u in await service.list_users(session)]
 
 
-@router.get("/users/{user_id}", response_model=GithubUserOut)
+@router.get("/users/{user_id}", response_model=GithubUserOut, responses=errors(404))
 async def get_user(user_id: Id, _: CurrentUser, session: SessionDep) -> GithubUserOut:
     return GithubUserOut.model_validate(await service.get_user(session, user_id))
 
 
-@router.delete("/users/{user_id}", status_code=204)
+@router.delete("/users/{user_id}", status_code=204, responses=errors(403, 404))
 async def untrack_user(user_id: Id, _: AdminUser, session: SessionDep) -> Response:
     """Stop tracking; the user's repositories and stats go too."""
     await service.untrack(session, user_id)
     return Response(status_code=204)
 
 
-@router.get("/users/{user_id}/repos", response_model=list[RepoOut])
+@router.get("/users/{user_id}/repos", response_model=list[RepoOut], responses=errors(404))
 async def user_repos(user_id: Id, _: CurrentUser, session: SessionDep) -> list[RepoOut]:
     """The user's repositories with their latest counts, by name: what the stats' repo_id
     values stand for."""
@@ -66,7 +69,7 @@ async def user_repos(user_id: Id, _: CurrentUser, session: SessionDep) -> list[R
     return [RepoOut.model_validate(repo) for repo in repos]
 
 
-@router.get("/users/{user_id}/stats", response_model=StatsOut)
+@router.get("/users/{user_id}/stats", response_model=StatsOut, responses=errors(404))
 async def user_stats(
     user_id: Id,
     _: CurrentUser,
@@ -96,7 +99,7 @@ async def user_stats(
     )
 
 
-@router.post("/scan", status_code=202, response_model=ScanAccepted)
+@router.post("/scan", status_code=202, response_model=ScanAccepted, responses=errors(403))
 async def scan_now(_: AdminUser, session: SessionDep) -> ScanAccepted:
     """Scan every tracked user now (a worker does it); today's rows are updated."""
     after_commit(session, lambda: _send_scan(None))

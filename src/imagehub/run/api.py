@@ -17,6 +17,7 @@ from imagehub.http.deps import AppServices
 from imagehub.http.docs import mount_docs
 from imagehub.http.errors import install_error_handlers
 from imagehub.http.middleware import BodyLimits, BodyLimitsMiddleware, RequestMiddleware
+from imagehub.http.openapi import install_openapi
 from imagehub.moderation import endpoints as moderation
 from imagehub.moderation import images_family as moderation_images_family
 from imagehub.processing.endpoints import router as processing_router
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         redirect_slashes=False,
+        # Operation ids are the endpoints' names (`upload`, `get_image`), so a generated
+        # client reads `client.upload(...)`, not `upload_upload_post`.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -81,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static/web", page_static_files, name="web")
     mount_docs(app)
+    install_openapi(app)
     return app
