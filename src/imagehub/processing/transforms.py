@@ -14,6 +14,7 @@ than bicubic).
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -22,12 +23,20 @@ from PIL import Image, ImageOps
 from imagehub.processing import deep_png, fast_jpeg
 from imagehub.processing.models import Variant
 
+log = logging.getLogger(__name__)
+
 GRAY_MODES = {"L", "LA", "I;16", "I;16B", "I;16L", "I"}
 ORIENTATION = 0x0112  # the EXIF tag
 
 
 class CorruptImage(Exception):
-    """The header parsed but the image data does not decode."""
+    """The header parsed but the image data does not decode. Its message is shown to the
+    image's owner, so it is ours; the decoder's own words go to the log."""
+
+
+def _damaged(error: Exception) -> CorruptImage:
+    log.info("an image does not decode: %r", error)
+    return CorruptImage("the image data is damaged and does not decode")
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,9 @@ def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
     except CorruptImage:
         raise
     except Image.DecompressionBombError as error:
-        raise CorruptImage(f"the image is over the pixel limit: {error}") from error
+        raise CorruptImage("the image is over the pixel limit") from error
     except Exception as error:
-        raise CorruptImage(f"the image data is damaged: {error}") from error
+        raise _damaged(error) from error
     return image
 
 
@@ -113,7 +122,7 @@ def make_variants(
         try:
             rotated, gray, scaled = deep_png.variants(data, options.png_compress_level, max_pixels)
         except Exception as error:
-            raise CorruptImage(f"the image data is damaged: {error}") from error
+            raise _damaged(error) from error
         return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
     return pillow_variants(data, image_format, options, max_pixels)
 
@@ -124,7 +133,7 @@ def _fast_jpeg_variants(
     try:
         header = fast_jpeg.Header(data)
     except Exception as error:
-        raise CorruptImage(f"the image data is damaged: {error}") from error
+        raise _damaged(error) from error
     if not header.fast_path_applies:
         return None
     if header.width * header.height > max_pixels:
@@ -132,7 +141,7 @@ def _fast_jpeg_variants(
     try:
         pixels = fast_jpeg.decode(data, header)
     except ValueError as error:
-        raise CorruptImage(f"the image data is damaged: {error}") from error
+        raise _damaged(error) from error
     rotated, gray, scaled = fast_jpeg.variants(pixels, header, options.jpeg_quality)
     return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
 
