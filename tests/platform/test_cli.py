@@ -110,6 +110,24 @@ def test_an_unmigrated_database_is_named_not_crashed_on(tmp_path: Path) -> None:
     assert migrate.is_up_to_date(env["IMAGEHUB_DATABASE_URL"])
 
 
+def test_admin_commands_never_make_an_empty_database_elsewhere(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    env = {"IMAGEHUB_DATA_DIR": str(elsewhere), "IMAGEHUB_SECRET_KEY": TEST_SECRET}
+    result = run_cli(["user", "promote", "x@example.com", "--role", "admin"], env=env)
+    assert result.exit_code == 1
+    unwrapped = "".join(result.output.split())  # the console wraps long paths anywhere
+    assert f"nodatabaseat{elsewhere / 'imagehub.db'}" in unwrapped
+    assert not (elsewhere / "imagehub.db").exists()
+
+
+def test_version_option() -> None:
+    from imagehub import __version__
+
+    result = run_cli(["--version"], env={})
+    assert result.exit_code == 0
+    assert result.output.strip() == __version__
+
+
 def test_production_commands_refuse_without_a_secret(tmp_path: Path) -> None:
     env = {"IMAGEHUB_DATA_DIR": str(tmp_path), "IMAGEHUB_BROKER_URL": "redis://127.0.0.1:1/0"}
     for command in ("api", "worker", "beat"):
@@ -140,9 +158,10 @@ def test_moderation_import_is_idempotent_and_reports_bad_lines(
     assert first.exit_code == 1, first.output
     assert "line 11" in first.output
     assert "line 21" in first.output
-    assert "2500 line(s) imported" in first.output
+    assert "2500 image(s) added, 0 already there" in first.output
     again = run_cli(["moderation", "import", str(source)], env=env)
     assert again.exit_code == 1
+    assert "0 image(s) added, 2500 already there" in again.output
     engine = create_engine(settings.effective_database_url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM images")).scalar_one() == 2500

@@ -23,7 +23,23 @@ async def test_unknown_route(client: httpx.AsyncClient) -> None:
 async def test_wrong_method_keeps_the_allow_header(client: httpx.AsyncClient) -> None:
     response = await client.delete("/users/me")
     assert_error(response, 405, "Method not allowed")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+async def test_allow_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    # /images/{id} is two routes (GET and PUT): the first to match must not speak for both.
+    response = await client.options("/images/5")
+    assert_error(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, PUT"
+    assert (await client.options("/v1/users")).headers["allow"] == "GET, HEAD, POST"
+
+
+async def test_head_is_answered_wherever_get_is(client: httpx.AsyncClient) -> None:
+    for path in ("/healthz", "/healthz/", "/openapi.json", "/app/sign-in"):
+        head = await client.head(path)
+        assert head.status_code == 200, path
+        assert head.content == b""
+    assert (await client.head("/users/me")).status_code == 401  # the same rules as GET
 
 
 async def test_unexpected_exception_is_an_envelope_with_the_request_id(
@@ -136,9 +152,9 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 async def test_docs_work_offline_and_offer_the_password_login(client: httpx.AsyncClient) -> None:
     page = await client.get("/docs")
     assert page.status_code == 200
-    assert "/static/swagger/swagger-ui-bundle.js" in page.text
+    assert "/static/docs/swagger-ui-bundle.js" in page.text
     assert "cdn" not in page.text.lower()
-    script = await client.get("/static/swagger/swagger-ui-bundle.js")
+    script = await client.get("/static/docs/swagger-ui-bundle.js")
     assert script.status_code == 200
     assert len(script.content) > 100_000
     schema = (await client.get("/openapi.json")).json()

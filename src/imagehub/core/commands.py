@@ -5,11 +5,13 @@ Each domain's commands live in its own `cli.py`; `imagehub.run.cli` gathers them
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from imagehub.core import migrate
 from imagehub.core.config import Settings
@@ -30,10 +32,22 @@ def load_settings() -> Settings:
 
 
 def migrated_settings() -> Settings:
-    """Settings for an administration command, which needs an up-to-date schema."""
+    """Settings for an administration command, which needs the service's database, up to
+    date. An SQLite file that is not there is never made here: run from another folder, the
+    default `./data` is another (empty) database, and the command says so."""
     settings = load_settings()
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        fail(
+            f"no database at {url.database}: run this from the folder that holds the "
+            "service's `data/`, or set IMAGEHUB_DATA_DIR (or IMAGEHUB_DATABASE_URL); "
+            "a new service starts with `imagehub migrate`"
+        )
     if not migrate.is_up_to_date(settings.effective_database_url):
-        fail("the database is not migrated: run `imagehub migrate` first")
+        fail(
+            f"the database ({url.render_as_string(hide_password=True)}) is not migrated: "
+            "run `imagehub migrate` first"
+        )
     return settings
 
 

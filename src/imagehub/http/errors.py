@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from imagehub.core.db import DATABASE_UNAVAILABLE
 from imagehub.core.errors import AppError
+from imagehub.http.routing import allowed_methods
 
 log = logging.getLogger(__name__)
 DATABASE_RETRY_SECONDS = 5
@@ -67,6 +68,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         description = f"No route {request.method} {request.url.path}"
     elif error.status_code == 405:
         description = f"{request.method} is not allowed on {request.url.path}"
+        allow = ", ".join(allowed_methods(request.app, request.url.path))
+        return error_response(405, name, description, headers={"Allow": allow})
     else:
         description = str(error.detail)
     return error_response(error.status_code, name, description, headers=error.headers)

@@ -30,14 +30,14 @@ def import_images(
     """
     database = Database(migrated_settings().effective_database_url)
     problems: list[str] = []
-    imported = 0
+    read = added = 0
 
     def flush(batch: list[service.NewImage]) -> None:
-        nonlocal imported
+        nonlocal read, added
         if batch:
             with database.transaction() as session:  # one transaction per batch
-                service.register(session, batch)
-            imported += len(batch)
+                added += service.register(session, batch).added
+            read += len(batch)
             batch.clear()
 
     columns = (TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
@@ -69,7 +69,7 @@ def import_images(
         console.print(f"[yellow]skipped[/yellow] {problem}")
     if len(problems) > 20:
         console.print(f"... and {len(problems) - 20} more")
-    console.print(f"{imported} line(s) imported (known images are left as they are)")
+    console.print(f"{added} image(s) added, {read - added} already there (left as they were)")
     if problems:
         raise typer.Exit(1)
 

@@ -156,7 +156,7 @@ async def register_images(
     """Register images collected elsewhere: one or a list of up to 1,000. Groups are made
     on the fly; sending the same (group, url) again changes nothing."""
     new = [service.NewImage(i.group, str(i.url), i.status, i.created_at) for i in items]
-    images = await session.run_sync(service.register, new)
+    images = (await session.run_sync(service.register, new)).images
     return [
         ImageDetailOut(
             **await _image_out(image, make_url), group_id=image.group_id, group=item.group

@@ -225,12 +225,14 @@ def ensure_groups(session: Session, names: Sequence[str], now: datetime) -> dict
     return {name: group_id for name, group_id in rows}  # noqa: C416 (a Result is no mapping)
 
 
-def insert_images(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def insert_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert what is new, adding it to the day counts; (group, url) already present is
-    left as it is."""
-    if rows:
-        inserted = session.execute(_insert_new(session), rows)
-        apply_day_counts(session, _deltas_of(inserted))
+    left as it is. Returns how many were new."""
+    if not rows:
+        return 0
+    inserted = session.execute(_insert_new(session), rows).all()
+    apply_day_counts(session, _deltas_of(inserted))
+    return len(inserted)
 
 
 def images_by_key(session: Session, keys: Sequence[tuple[int, str]]) -> list[Image]:

@@ -182,7 +182,13 @@ class NewImage:
     created_at: datetime | None = None
 
 
-def register(session: Session, items: Sequence[NewImage]) -> list[Image]:
+@dataclass
+class Registration:
+    images: list[Image]  # every image asked for, in the order asked
+    added: int  # how many of them were new
+
+
+def register(session: Session, items: Sequence[NewImage]) -> Registration:
     """Add images collected elsewhere; groups are made on the fly; an image already known
     in its group (same URL) is returned as it is, so a retried batch adds nothing."""
     if not items:
@@ -203,8 +209,9 @@ def register(session: Session, items: Sequence[NewImage]) -> list[Image]:
             "changed_at": created,
         }
         rows.setdefault((group_id, item.url), row)
-    repository.insert_images(session, list(rows.values()))
-    return repository.images_by_key(session, [(groups[item.group], item.url) for item in items])
+    added = repository.insert_images(session, list(rows.values()))
+    keys = [(groups[item.group], item.url) for item in items]
+    return Registration(repository.images_by_key(session, keys), added)
 
 
 def add_uploaded_originals(

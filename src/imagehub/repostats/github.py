@@ -166,7 +166,7 @@ class GitHub:
                     response = await self._http.request(method, url, **kwargs)
             except httpx.TransportError as error:
                 if attempt == RETRIES:
-                    raise GitHubError(f"GitHub unreachable: {error!r}") from error
+                    raise GitHubError(_unreachable(self._http.base_url, error)) from error
                 await self._sleep(BACKOFF_SECONDS * 2**attempt)
                 continue
             self.usage.record(response)
@@ -299,6 +299,17 @@ class GitHub:
             watchers=repo["subscribers_count"],
             etag=response.headers.get("etag"),
         )
+
+
+def _unreachable(base_url: httpx.URL, error: httpx.TransportError) -> str:
+    """What went wrong, in words (httpx's own are a class name and a repr)."""
+    if isinstance(error, httpx.TimeoutException):
+        why = "it did not answer in time"
+    elif isinstance(error, httpx.ConnectError):
+        why = "the connection was refused or the host is unknown"
+    else:
+        why = "the connection broke"
+    return f"GitHub ({base_url}) cannot be reached: {why}, {RETRIES + 1} tries"
 
 
 def _account(payload: dict[str, Any]) -> Account:

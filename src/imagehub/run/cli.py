@@ -29,6 +29,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """imagehub: a self-hosted image service."""
+
+
 app.add_typer(user_app, name="user")
 app.add_typer(moderation_app, name="moderation")
 app.add_typer(github_app, name="github")
