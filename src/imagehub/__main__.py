@@ -1,3 +1,3 @@
-from imagehub.run.cli import app
+from imagehub.run.program import main
 
-app(prog_name="imagehub")
+main()

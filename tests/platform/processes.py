@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import psutil
 
 T = TypeVar("T")
@@ -34,6 +35,20 @@ def start_imagehub(args: list[str], env: dict[str, str], log: Path) -> subproces
         )
 
 
+def start_serve(folder: Path) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """`imagehub serve` on a free port, its data in `folder/data`: its URL, process and log."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    log = folder / "serve.log"
+    process = start_imagehub(["serve"], imagehub_env(folder / "data", port=str(port)), log)
+    return f"http://127.0.0.1:{port}", process, log
+
+
+def healthy(base: str) -> bool:
+    return httpx.get(f"{base}/healthz", timeout=2).is_success
+
+
 def wait_for(
     probe: Callable[[], T | None], timeout: float, what: str, log: Path | None = None
 ) -> T:
@@ -53,6 +68,16 @@ def wait_for(
 def descendants(pid: int) -> list[psutil.Process]:
     children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
     return children
+
+
+def metrics_folder_of(serve_pid: int) -> Path:
+    """The metrics folder `serve` made (set in its environment after it started, so read
+    from a child's, which began with it)."""
+    for child in descendants(serve_pid):
+        folder = child.environ().get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            return Path(folder)
+    raise AssertionError("no child of serve has a metrics folder")
 
 
 def stop_process_tree(process: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -59,6 +59,32 @@ def test_settings_come_from_prefixed_environment(
     assert settings.effective_storage_url == (tmp_path / "elsewhere" / "objects").as_uri()
 
 
+def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text("k" * 48 + "\n")  # as `echo ... > file` writes it
+    database = tmp_path / "database_url"
+    database.write_text("postgresql://imagehub:s3cret@db/imagehub")
+    monkeypatch.setenv("IMAGEHUB_SECRET_KEY_FILE", str(secret))
+    monkeypatch.setenv("IMAGEHUB_DATABASE_URL_FILE", str(database))
+    settings = Settings(_env_file=None)
+    assert settings.signing_secret() == "k" * 48
+    assert settings.database_url == "postgresql://imagehub:s3cret@db/imagehub"
+    settings.check_production_ready()
+
+
+def test_a_secret_file_that_cannot_be_read_or_a_double_setting_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("IMAGEHUB_SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match=r"IMAGEHUB_SECRET_KEY_FILE names .*missing"):
+        Settings(_env_file=None)
+    (tmp_path / "present").write_text("k" * 48)
+    monkeypatch.setenv("IMAGEHUB_SECRET_KEY_FILE", str(tmp_path / "present"))
+    monkeypatch.setenv("IMAGEHUB_SECRET_KEY", "j" * 48)
+    with pytest.raises(ConfigurationError, match="not both"):
+        Settings(_env_file=None)
+
+
 def test_env_example_lists_every_setting() -> None:
     example = Path(__file__).parents[2] / ".env.example"
     names = {

@@ -11,6 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from imagehub.core import jobs
 from imagehub.core.config import Settings
@@ -61,8 +62,10 @@ async def test_a_lost_job_is_sent_again_once(
     jobs.celery_app.control.purge()  # the broker lost the message
     assert sweep() == 0  # just sent: left alone
     sent(settings, task_id, timedelta(hours=1))
+    resent_before = REGISTRY.get_sample_value("imagehub_sweep_jobs_resent_total") or 0
     assert sweep() == 1  # nothing waits in the queue: the job is lost
     assert jobs.jobs_waiting() == 1
+    assert REGISTRY.get_sample_value("imagehub_sweep_jobs_resent_total") == resent_before + 1
     assert sweep() == 0  # sent again just now: not again
     process_all(settings, task_id)
     status = (await client.get(f"/status/{task_id}", headers=account["headers"])).json()

@@ -55,7 +55,7 @@ def test_a_long_backlog_is_swept_without_a_single_copy(tmp_path: Path) -> None:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 account = await register(client)
-                data = images.jpeg(1024, 768)
+                data = images.jpeg(2048, 1536)  # long enough a backlog at one process
                 ids = []
                 for n in range(UPLOADS):
                     files = [(f"u{n}-{i}.jpg", data) for i in range(PER_UPLOAD)]

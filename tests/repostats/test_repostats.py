@@ -11,6 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from imagehub.accounts.models import Role
 from imagehub.core.config import Settings
@@ -73,6 +74,11 @@ def time_passes(settings: Settings) -> None:
     """Every retry time is reached (an hour later, or GitHub's reset)."""
     with connected(settings.effective_database_url) as connection:
         connection.execute(sa.update(GithubUser).values(scan_retry_at=None))
+
+
+def counted(name: str, **labels: str) -> float:
+    """A figure of this process's /metrics (scans run in the test's own process)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def stats_rows(settings: Settings) -> list[tuple[int, date, int, int, int]]:
@@ -192,10 +198,13 @@ async def test_rest_second_scan_of_unchanged_repositories_is_nearly_free(
     await asyncio.to_thread(scan, rest)
     first = github.quota_spent - spent
     spent = github.quota_spent
+    not_modified = counted("imagehub_github_requests_total", outcome="not_modified")
     report = await asyncio.to_thread(scan, rest)
     second = github.quota_spent - spent
     assert first == 5 * (1 + 30)
     assert report.not_modified == 5 * 30
+    assert counted("imagehub_github_requests_total", outcome="not_modified") == not_modified + 150
+    assert counted("imagehub_github_quota_remaining") == github.remaining
     assert second <= first * 0.05  # only the list pages: 5 of 155
 
 
@@ -259,10 +268,15 @@ async def test_a_spent_rate_limit_ends_the_run_and_the_next_finishes_the_day(
     for n in range(4):
         await track(client, admin, f"r{n}")
     github.remaining = 0
+    deferred = counted("imagehub_github_users_total", outcome="deferred")
+    limited = counted("imagehub_github_requests_total", outcome="rate_limited")
     report = await asyncio.to_thread(run_scan, settings, due_now=True)
     assert report.scanned == 0
     assert report.rate_limited_until is not None
     assert report.deferred == 4
+    assert counted("imagehub_github_users_total", outcome="deferred") == deferred + 4
+    assert counted("imagehub_github_requests_total", outcome="rate_limited") > limited
+    assert counted("imagehub_github_quota_remaining") == 0
     assert stats_rows(settings) == []  # nothing half-written
     # Everyone left waits for GitHub's reset: beat's next looks do not probe GitHub.
     reset = datetime.fromtimestamp(github.reset_at, UTC)
@@ -274,8 +288,10 @@ async def test_a_spent_rate_limit_ends_the_run_and_the_next_finishes_the_day(
     assert (report.scanned, github.requests) == (0, requests)
     github.remaining = 5000  # the hour has turned
     time_passes(settings)
+    scanned = counted("imagehub_github_users_total", outcome="scanned")
     report = await asyncio.to_thread(run_scan, settings, due_now=True)
     assert report.scanned == 4
+    assert counted("imagehub_github_users_total", outcome="scanned") == scanned + 4
     assert len(stats_rows(settings)) == 4
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from imagehub.core import migrate
-from imagehub.core.config import Settings
+from imagehub.core.config import ConfigurationError, Settings
 
 console = Console(stderr=True)
 
@@ -29,6 +29,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         fail(f"invalid settings:\n{error}")
+    except ConfigurationError as error:
+        fail(str(error))
 
 
 def migrated_settings() -> Settings:

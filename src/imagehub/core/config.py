@@ -9,10 +9,15 @@ from datetime import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 # Secrets that appear in our own examples; a production start refuses them.
 KNOWN_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "please-change-me"})
@@ -28,9 +33,38 @@ class JwtAlgorithm(StrEnum):
     RS256 = "RS256"
 
 
+ENV_PREFIX = "IMAGEHUB_"
+
+
+class ValuesInFiles(PydanticBaseSettingsSource):
+    """`IMAGEHUB_<NAME>_FILE=/run/secrets/name`: the setting is that file's content (less a
+    final newline), the way Docker and Kubernetes hand secrets to a process, so a secret
+    need not sit in the environment. Setting both `X` and `X_FILE` is refused."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads them all at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path or name.endswith("_file"):
+                continue
+            if os.environ.get(variable):
+                raise ConfigurationError(f"set {variable} or {variable}_FILE, not both")
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as error:
+                raise ConfigurationError(
+                    f"{variable}_FILE names {path}, which cannot be read: {error.strerror}"
+                ) from error
+        return values
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="IMAGEHUB_",
+        env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
         env_ignore_empty=True,  # `IMAGEHUB_X=` in .env means "the default"
@@ -109,6 +143,9 @@ class Settings(BaseSettings):
     # Processes.
     api_workers: int = Field(1, ge=1)
     worker_concurrency: int = Field(2, ge=1)
+    # A port where `imagehub worker` serves its Prometheus metrics (unset: none; under
+    # `serve` the API's /metrics shows the worker's figures anyway).
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     # Addresses whose X-Forwarded-For is trusted (a reverse proxy in front of the API).
     forwarded_allow_ips: str = "127.0.0.1"
     # A message not acknowledged in this long (its worker died) is delivered again (Redis).
@@ -116,6 +153,23 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            ValuesInFiles(settings_cls),
+            file_secret_settings,
+        )
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -11,18 +11,36 @@ written to be safe to run twice. Tasks live in each domain's `tasks.py`, named
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from celery import Celery
-from celery.signals import worker_process_init
+from celery import Celery, Task
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    task_success,
+    worker_process_init,
+)
 from kombu.exceptions import ChannelError
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
 from imagehub.core import db
 from imagehub.core.config import Settings, get_settings
+from imagehub.core.metrics import (
+    JOB_DURATION,
+    JOBS_FAILED,
+    JOBS_RETRIED,
+    JOBS_STARTED,
+    JOBS_SUCCEEDED,
+)
 from imagehub.core.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -144,11 +162,60 @@ def jobs_waiting() -> int:
     holds unacknowledged). Raises when the broker does not answer."""
     queue = celery_app.amqp.queues[celery_app.conf.task_default_queue]
     with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)  # a broker that is down: fail at once
         try:
             declared: Any = queue.bind(connection.default_channel).queue_declare(passive=True)
         except ChannelError:  # no such queue yet: Redis drops a list once it is empty
             return 0
     return int(declared.message_count)
+
+
+class QueueDepth(Collector):
+    """Jobs waiting in the broker's queue, asked at each scrape (nothing when the broker
+    does not answer: a missing figure, not a made-up 0)."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "imagehub_queue_jobs_waiting", "Jobs waiting in the broker's queue", labels=["queue"]
+        )
+        try:
+            family.add_metric([celery_app.conf.task_default_queue], jobs_waiting())
+        except Exception:
+            log.warning("the broker did not say how many jobs wait", exc_info=True)
+        yield family
+
+
+# --- What every job counts (in the worker's pool children) -------------------------------
+
+_started: dict[str, float] = {}
+
+
+@task_prerun.connect
+def _job_started(task_id: str, task: Task[Any, Any], **_: Any) -> None:
+    _started[task_id] = time.perf_counter()
+    JOBS_STARTED.labels(task.name).inc()
+
+
+@task_postrun.connect
+def _job_ended(task_id: str, task: Task[Any, Any], **_: Any) -> None:
+    started = _started.pop(task_id, None)
+    if started is not None:
+        JOB_DURATION.labels(task.name).observe(time.perf_counter() - started)
+
+
+@task_success.connect
+def _job_succeeded(sender: Task[Any, Any], **_: Any) -> None:
+    JOBS_SUCCEEDED.labels(sender.name).inc()
+
+
+@task_failure.connect
+def _job_failed(sender: Task[Any, Any], **_: Any) -> None:
+    JOBS_FAILED.labels(sender.name).inc()
+
+
+@task_retry.connect
+def _job_retried(sender: Task[Any, Any], **_: Any) -> None:
+    JOBS_RETRIED.labels(sender.name).inc()
 
 
 # --- The transactions of a task --------------------------------------------------------------

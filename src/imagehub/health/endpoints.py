@@ -1,7 +1,9 @@
+import anyio.to_thread
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from imagehub import __version__
+from imagehub.core.jobs import QueueDepth
 from imagehub.core.metrics import render_metrics
 from imagehub.health import service
 from imagehub.http.deps import ServicesDep, SessionDep
@@ -39,6 +41,10 @@ async def readyz(session: SessionDep, services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    payload, content_type = render_metrics()
+async def metrics(services: ServicesDep) -> Response:
+    """Every process's figures that share the metrics folder (all of them under `serve`),
+    and the queue's depth asked of the broker."""
+    extra = [QueueDepth()] if services.settings.broker_url else []
+    # The broker is asked synchronously, so the whole rendering runs off the event loop.
+    payload, content_type = await anyio.to_thread.run_sync(render_metrics, *extra)
     return Response(payload, media_type=content_type)

@@ -21,7 +21,7 @@ from imagehub.http.openapi import errors
 from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
-from imagehub.moderation.models import Image
+from imagehub.moderation.models import Image, Status
 from imagehub.moderation.schemas import (
     GroupOut,
     ImageDetailOut,
@@ -33,7 +33,18 @@ from imagehub.moderation.schemas import (
 
 router = Router(tags=["moderation"])
 
-StatusFilter = Annotated[str | None, Query(description="new, review, accepted or deleted")]
+
+def _one_of_the_statuses(schema: dict[str, Any]) -> None:
+    schema.pop("anyOf", None)
+    schema.update(type="string", enum=[status.value for status in Status])
+
+
+# Declared as the enum it is, read as text: `service.parse_status` names a bad one
+# ("Invalid status"), as SPEC has it.
+StatusFilter = Annotated[
+    str | None,
+    Query(description="keep only images with this status", json_schema_extra=_one_of_the_statuses),
+]
 # Declared as the integer it is, read as text: `service.parse_id` names a bad one
 # ("Invalid id"), as both route families always have.
 ImageId = Annotated[

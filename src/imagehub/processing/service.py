@@ -330,17 +330,19 @@ def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob)
     return Outcome(ImageState.DONE, links=tuple(image.file_name(v) for v in variants))
 
 
-def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> None:
+def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> bool:
     """Record the image's files and state and count it in its task; the task's last image
-    finishes the task and sends its processed originals to moderation."""
+    finishes the task and sends its processed originals to moderation. False when another
+    delivery of this job had finished the image first."""
     task_id, now = job.image.task_id, utcnow()
     repository.record_files(session, task_id, outcome.links, now)
     if not repository.finish_image(session, job.image.id, outcome.state, outcome.error, now):
-        return  # another delivery of this job got here first
+        return False
     done, failed, total = repository.count_finished_image(session, task_id, outcome.state, now)
     if done + failed == total:
         owner_id, group = repository.finish_task(session, task_id, final_status(done, failed), now)
         _send_to_moderation(session, task_id, group or default_group(owner_id), now)
+    return True
 
 
 def default_group(owner_id: uuid.UUID) -> str:

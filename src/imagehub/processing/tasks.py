@@ -9,6 +9,7 @@ import uuid
 from imagehub.core import jobs
 from imagehub.core.db import DATABASE_UNAVAILABLE
 from imagehub.core.jobs import celery_app
+from imagehub.core.metrics import IMAGES_PROCESSED, JOBS_RESENT
 from imagehub.processing import service
 
 # Failures worth another try: the database or the storage away for a while. A corrupt
@@ -45,7 +46,9 @@ def process_image(task_id: str, image_id: str) -> str | None:
     context = jobs.worker_context()
     outcome = service.make_and_store_variants(context.storage, context.settings, job)
     with jobs.transaction() as session:
-        service.finish_image(session, job, outcome)
+        finished = service.finish_image(session, job, outcome)
+    if finished:
+        IMAGES_PROCESSED.labels(job.image.image_format, outcome.state.value).inc()
     return outcome.state.value
 
 
@@ -55,4 +58,6 @@ def sweep_stalled() -> int:
     waiting = jobs.jobs_waiting()  # before the transaction: the broker's answer takes a while
     with jobs.transaction() as session:
         stall = jobs.worker_context().settings.task_stall_seconds
-        return service.sweep_stalled(session, stall, waiting)
+        resent = service.sweep_stalled(session, stall, waiting)
+    JOBS_RESENT.inc(resent)
+    return resent

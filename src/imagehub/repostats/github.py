@@ -27,6 +27,7 @@ import httpx
 from aiolimiter import AsyncLimiter
 
 from imagehub.core.config import Settings
+from imagehub.core.metrics import GITHUB_QUOTA, GITHUB_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,10 @@ class Usage:
     def record(self, response: httpx.Response) -> None:
         self.requests += 1
         self.not_modified += response.status_code == 304
+        GITHUB_REQUESTS.labels(_outcome(response)).inc()
+        remaining = response.headers.get("x-ratelimit-remaining", "")
+        if _DIGITS.match(remaining):
+            GITHUB_QUOTA.set(int(remaining))
 
 
 # REST mode, per repository: the stored ETag and counts, so a 304 can stand for them.
@@ -165,6 +170,7 @@ class GitHub:
                     await self._pace.acquire()
                     response = await self._http.request(method, url, **kwargs)
             except httpx.TransportError as error:
+                GITHUB_REQUESTS.labels("unreachable").inc()
                 if attempt == RETRIES:
                     raise GitHubError(_unreachable(self._http.base_url, error)) from error
                 await self._sleep(BACKOFF_SECONDS * 2**attempt)
@@ -299,6 +305,21 @@ class GitHub:
             watchers=repo["subscribers_count"],
             etag=response.headers.get("etag"),
         )
+
+
+def _outcome(response: httpx.Response) -> str:
+    status = response.status_code
+    if status < 300:
+        return "ok"
+    if status == 304:
+        return "not_modified"
+    if status == 404:
+        return "not_found"
+    if status in (403, 429) and _limit_wait(response) is not None:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return "other"
 
 
 def _unreachable(base_url: httpx.URL, error: httpx.TransportError) -> str:

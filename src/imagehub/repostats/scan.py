@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from imagehub.core.config import Settings
 from imagehub.core.db import AsyncDatabase, run_async, utcnow
+from imagehub.core.metrics import GITHUB_USERS
 from imagehub.repostats import service
 from imagehub.repostats.github import Account, GitHub, GitHubError, RateLimited
 from imagehub.repostats.models import GithubUser
@@ -88,23 +89,30 @@ async def scan(
     async def scan_one(user: GithubUser) -> None:
         nonlocal done
         async with gate:
-            if report.rate_limited_until is not None:
-                report.deferred += 1
-                deferred.append(user.id)
-                return
-            outcome = await _scan_user(database, github, user)
-        if isinstance(outcome, RateLimited):
+            # Once the quota is spent, the users still waiting are left for the reset.
+            left_for_later = report.rate_limited_until is not None
+            outcome = None if left_for_later else await _scan_user(database, github, user)
+        if left_for_later:
+            deferred.append(user.id)
+            report.deferred += 1
+            counted = "deferred"
+        elif isinstance(outcome, RateLimited):
             report.rate_limited_until = max(
                 outcome.until, report.rate_limited_until or outcome.until
             )
             report.deferred += 1
+            counted = "deferred"
         elif isinstance(outcome, str):
             report.failed.append(f"{user.login}: {outcome}")
+            counted = "failed"
         elif outcome is None:
             report.skipped += 1
+            counted = "skipped"
         else:
             report.scanned += 1
             report.repositories += outcome
+            counted = "scanned"
+        GITHUB_USERS.labels(counted).inc()
         done += 1
         if on_progress:
             on_progress(done, len(users))

@@ -7,11 +7,15 @@ The processes are started here; each domain's administration commands live in it
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
 
@@ -23,6 +27,7 @@ from imagehub.core.config import ConfigurationError, Settings, ensure_embedded_s
 from imagehub.core.logs import configure_logging
 from imagehub.moderation.cli import app as moderation_app
 from imagehub.repostats.cli import app as github_app
+from imagehub.run.program import OWN_METRICS_FOLDER
 
 app = typer.Typer(
     help="imagehub: a self-hosted image service.",
@@ -49,6 +54,11 @@ def _root(
     """imagehub: a self-hosted image service."""
 
 
+health_app = typer.Typer(
+    help="Health checks of this container's process, for Docker's HEALTHCHECK (exit 0 or 1).",
+    no_args_is_help=True,
+)
+app.add_typer(health_app, name="health")
 app.add_typer(user_app, name="user")
 app.add_typer(moderation_app, name="moderation")
 app.add_typer(github_app, name="github")
@@ -64,6 +74,12 @@ def _production_settings(**overrides: object) -> Settings:
         fail("IMAGEHUB_BROKER_URL is not set (only `imagehub serve` embeds a broker)")
     configure_logging(settings.log_level, settings.log_format)
     return settings
+
+
+def _own_metrics_folder() -> str | None:
+    """The metrics folder `imagehub.run.program` made for this command, to remove at exit
+    (taken out of the environment, so the children do not remove it too)."""
+    return os.environ.pop(OWN_METRICS_FOLDER, None)
 
 
 Host = Annotated[str | None, typer.Option(help="Address to listen on [IMAGEHUB_HOST]")]
@@ -96,6 +112,7 @@ def serve(
     Defaults need nothing installed: SQLite and objects in the data folder, an embedded
     Redis as the broker, a secret generated once and kept in the data folder.
     """
+    own_metrics_folder = _own_metrics_folder()
     from imagehub.run.api import create_app
     from imagehub.run.embedded import EmbeddedRedis, Supervisor
 
@@ -109,7 +126,10 @@ def serve(
     migrate.upgrade(settings.effective_database_url)
 
     with ExitStack() as stack:
-        if settings.uses_embedded_broker:
+        if own_metrics_folder:
+            stack.callback(shutil.rmtree, own_metrics_folder, ignore_errors=True)
+        embedded_broker = settings.uses_embedded_broker
+        if embedded_broker:
             broker = EmbeddedRedis(settings.data_dir)
             stack.callback(broker.stop)
             settings = settings.model_copy(update={"broker_url": broker.start()})
@@ -126,11 +146,18 @@ def serve(
         supervisor.start("worker", [*me, "worker", f"--concurrency={workers}"], child_env)
         supervisor.start("beat", [*me, "beat"], child_env)
         supervisor.watch()
+        supervisor.exit_on_sigterm()
         url = f"http://{settings.host}:{settings.port}"
         console.print(
             f"[bold green]imagehub {__version__}[/bold green] is running at [bold]{url}[/bold]"
             f" (API docs: {url}/docs); data in {settings.data_dir}. Ctrl-C stops it."
         )
+        if embedded_broker:
+            console.print(
+                f"Embedded broker: {settings.broker_url} (`celery -A imagehub.worker ...`"
+                " finds it from the same data folder)",
+                soft_wrap=True,
+            )
         uvicorn.run(
             create_app(settings),
             host=settings.host,
@@ -167,17 +194,27 @@ def api(
     )
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def worker(
+    context: typer.Context,
     concurrency: Annotated[
         int | None, typer.Option(help="processes [IMAGEHUB_WORKER_CONCURRENCY]")
     ] = None,
 ) -> None:
-    """Run a Celery worker (prefork pool, late acks)."""
+    """Run a Celery worker (prefork pool, late acks).
+
+    Any of Celery's own worker options go through as given, for example `-Q celery`,
+    `-n worker1@%h`, `--max-tasks-per-child=500`, `--autoscale=8,2` (celery worker --help).
+    """
+    own_metrics_folder = _own_metrics_folder()
     from imagehub.run.worker import run_worker
 
     settings = _production_settings()
-    run_worker(settings, concurrency or settings.worker_concurrency)
+    try:
+        run_worker(settings, concurrency or settings.worker_concurrency, context.args)
+    finally:
+        if own_metrics_folder:
+            shutil.rmtree(own_metrics_folder, ignore_errors=True)
 
 
 @app.command()
@@ -187,3 +224,46 @@ def beat() -> None:
 
     settings = _production_settings()
     run_beat(settings)
+
+
+# A beat that sends its heartbeat every minute saves its schedule at least every ~4 minutes.
+BEAT_SILENT_SECONDS = 6 * 60
+
+
+@health_app.command("api")
+def health_api() -> None:
+    """The API on this machine answers /healthz."""
+    settings = load_settings()
+    url = f"http://127.0.0.1:{settings.port}/healthz"
+    try:
+        httpx.get(url, timeout=3).raise_for_status()
+    except httpx.HTTPError as error:
+        fail(f"{url}: {error}")
+
+
+@health_app.command("worker")
+def health_worker(
+    node: Annotated[
+        str | None, typer.Option(help="the worker's node name [celery@this host's name]")
+    ] = None,
+) -> None:
+    """The Celery worker of this host answers a ping through the broker."""
+    from imagehub.run.worker import configured_app
+
+    name = node or f"celery@{socket.gethostname()}"
+    replies = configured_app().control.ping(destination=[name], timeout=5)
+    if not any(name in reply for reply in replies or []):
+        fail(f"{name} did not answer a ping within 5 s")
+
+
+@health_app.command("beat")
+def health_beat() -> None:
+    """Beat saved its schedule lately (it does after sending jobs, every few minutes)."""
+    from imagehub.run.worker import schedule_file
+
+    settings = load_settings()
+    schedule = schedule_file(settings)
+    saved = [path.stat().st_mtime for path in schedule.parent.glob(f"{schedule.name}*")]
+    silent = time.time() - max(saved, default=0)
+    if silent > BEAT_SILENT_SECONDS:
+        fail(f"beat has not saved its schedule in {settings.data_dir} for {silent:.0f} s")

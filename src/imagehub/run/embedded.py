@@ -75,6 +75,20 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis+socket://{self.socket_path}"
 
+    @property
+    def url_file(self) -> Path:
+        return self.state_dir / "url"
+
+    @classmethod
+    def running_url(cls, data_dir: Path) -> str | None:
+        """The URL of the embedded broker that `serve` runs on this data folder, if any
+        (its socket is a random temp path, so Celery's own tools find it here)."""
+        try:
+            url = cls(data_dir).url_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return url if Path(url.removeprefix("redis+socket://")).exists() else None
+
     def start(self, timeout: float = 15.0) -> str:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Socket paths are limited to ~100 bytes, so the socket lives in a short private
@@ -99,6 +113,7 @@ class EmbeddedRedis:
                 raise RuntimeError(f"embedded Redis exited; see {self.state_dir / 'redis.log'}")
             try:
                 redis.Redis(unix_socket_path=str(self.socket_path)).ping()
+                self.url_file.write_text(self.url + "\n")
                 return self.url
             except (redis.ConnectionError, FileNotFoundError):
                 time.sleep(0.05)
@@ -106,6 +121,7 @@ class EmbeddedRedis:
         raise RuntimeError(f"embedded Redis did not start within {timeout:.0f} s")
 
     def stop(self) -> None:
+        self.url_file.unlink(missing_ok=True)
         if self.process is not None:
             stop(self.process, "embedded Redis")
             self.process = None
@@ -120,6 +136,7 @@ class Supervisor:
 
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.lost: str | None = None  # the child that died on its own, if one did
         self._stopping = threading.Event()
 
     def start(self, name: str, command: Sequence[str], env: dict[str, str]) -> None:
@@ -131,10 +148,21 @@ class Supervisor:
                 for name, process in self.children:
                     if process.poll() is not None:
                         log.error("%s exited with code %s; stopping", name, process.returncode)
+                        self.lost = name
                         os.kill(os.getpid(), signal.SIGTERM)
                         return
 
         threading.Thread(target=run, name="imagehub-supervisor", daemon=True).start()
+
+    def exit_on_sigterm(self) -> None:
+        """SIGTERM (docker stop, systemd, the supervisor itself) ends the process through
+        Python's exit, so everything `serve` started is stopped and cleaned up as on a
+        Ctrl-C (uvicorn passes a SIGTERM on to the handler it found once it is done)."""
+
+        def exit_now(*_: object) -> None:
+            sys.exit(1 if self.lost else 0)
+
+        signal.signal(signal.SIGTERM, exit_now)
 
     def stop_all(self) -> None:
         self._stopping.set()

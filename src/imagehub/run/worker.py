@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from celery.signals import setup_logging, worker_ready
+from prometheus_client import start_http_server
 
-from imagehub.core.config import Settings
-from imagehub.core.jobs import celery_app, configure_celery, configured_settings
+from imagehub.core.config import ConfigurationError, Settings, get_settings
+from imagehub.core.jobs import QueueDepth, celery_app, configure_celery, configured_settings
 from imagehub.core.logs import configure_logging
+from imagehub.core.metrics import AllMetrics, registry_of
+from imagehub.run.embedded import EmbeddedRedis
 
 TASK_MODULES = [
     "imagehub.health.tasks",
@@ -38,9 +43,25 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
-def _configure(settings: Settings) -> None:
+def _configure(settings: Settings) -> Celery:
     configure_celery(settings)
     celery_app.conf.update(imports=TASK_MODULES, beat_schedule=beat_schedule(settings))
+    return celery_app
+
+
+def configured_app() -> Celery:
+    """The app as the environment's settings configure it (or the embedded broker of a
+    running `serve`): what `celery -A imagehub.worker ...` loads."""
+    settings = get_settings()
+    if not settings.broker_url:
+        running = EmbeddedRedis.running_url(settings.data_dir)
+        if running is None:
+            raise ConfigurationError(
+                "IMAGEHUB_BROKER_URL is not set and no `imagehub serve` runs on "
+                f"{settings.data_dir} (set IMAGEHUB_DATA_DIR to its data folder)"
+            )
+        settings = settings.model_copy(update={"broker_url": running})
+    return _configure(settings)
 
 
 @worker_ready.connect
@@ -74,17 +95,29 @@ def keep_freed_memory_for_reuse() -> None:
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 
 
-def run_worker(settings: Settings, concurrency: int) -> None:
+def run_worker(settings: Settings, concurrency: int, celery_options: list[str]) -> None:
+    """`celery_options`: any of Celery's own worker options, passed through as given."""
     keep_freed_memory_for_reuse()  # inherited by the pool's children
     _configure(settings)
+    if settings.worker_metrics_port:
+        # In this, the pool's parent: it reads the figures its children write to the files.
+        start_http_server(
+            settings.worker_metrics_port, registry=registry_of(AllMetrics(QueueDepth()))
+        )
     celery_app.worker_main(
         [
             "worker",
             "--pool=prefork",
             f"--concurrency={concurrency}",
             f"--loglevel={settings.log_level}",
+            *celery_options,
         ]
     )
+
+
+def schedule_file(settings: Settings) -> Path:
+    """Where beat keeps its schedule (Python's shelve may add a suffix to the name)."""
+    return settings.data_dir / "celerybeat-schedule"
 
 
 def run_beat(settings: Settings) -> None:
@@ -93,7 +126,7 @@ def run_beat(settings: Settings) -> None:
     celery_app.start(
         [
             "beat",
-            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+            f"--schedule={schedule_file(settings)}",
             f"--loglevel={settings.log_level}",
         ]
     )
