@@ -71,14 +71,21 @@ def naive(data: bytes, image_format: str) -> int:
     return total
 
 
-def ours(data: bytes, image_format: str) -> int:
+def ours(data: bytes, image_format: str, thumbnail_max_side: int | None = 400) -> int:
+    """As the worker runs it: the three variants and the thumbnail."""
     from imagehub.processing.transforms import EncodeOptions, make_variants
 
-    variants = make_variants(data, image_format, EncodeOptions(QUALITY, 3), 64_000_000)
-    return sum(len(v) for v in variants.values())
+    options = EncodeOptions(QUALITY, 3, thumbnail_max_side)
+    made = make_variants(data, image_format, options, 64_000_000)
+    thumbnail = len(made.thumbnail.data) if made.thumbnail else 0
+    return sum(len(v) for v in made.variants.values()) + thumbnail
 
 
-PIPELINES = {"naive": naive, "ours": ours}
+def ours_without_thumbnail(data: bytes, image_format: str) -> int:
+    return ours(data, image_format, thumbnail_max_side=None)
+
+
+PIPELINES = {"naive": naive, "ours": ours, "ours_without_thumbnail": ours_without_thumbnail}
 
 
 def _measure(
@@ -166,6 +173,30 @@ def bench_pipelines(quick: bool) -> dict[str, dict[str, dict[str, float]]]:
         "peak = the child's peak RSS while measuring; working set = that peak above its idle RSS"
     )
     return results
+
+
+def bench_thumbnail_cost(quick: bool) -> None:
+    """What the thumbnail adds to a job's pipeline: ours with it against ours without, in
+    alternating children on one core."""
+    inputs = make_inputs()
+    runs = {"12 MP JPEG": 8, "1 MP JPEG": 40, "4 MP PNG": 4}
+    rounds = 1 if quick else 5
+    core = max(os.sched_getaffinity(0))
+    print(f"thumbnail cost: with / without, median of {rounds} round(s), core {core}")
+    for label, (data, image_format) in inputs.items():
+        medians: dict[str, list[float]] = {"ours": [], "ours_without_thumbnail": []}
+        for _ in range(rounds):
+            for pipeline in medians:
+                count = max(2, runs[label] // (4 if quick else 1))
+                medians[pipeline].append(
+                    measure(pipeline, data, image_format, count, core)["median"]
+                )
+        with_it = statistics.median(medians["ours"])
+        without = statistics.median(medians["ours_without_thumbnail"])
+        print(
+            f"{label:<11} with {with_it * 1000:7.1f} ms, without {without * 1000:7.1f} ms: "
+            f"{with_it / without:.3f}x"
+        )
 
 
 # --- End to end ---------------------------------------------------------------------------
@@ -260,8 +291,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end part")
+    parser.add_argument(
+        "--thumbnail-cost", action="store_true", help="only what the thumbnail adds to a job"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.conftest helpers
+    if args.thumbnail_cost:
+        bench_thumbnail_cost(args.quick)
+        return
     results = bench_pipelines(args.quick)
     if not args.no_e2e:
         bench_end_to_end(results["1 MP JPEG"]["ours"]["median"])

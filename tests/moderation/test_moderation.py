@@ -155,7 +155,14 @@ async def test_groups_shape_order_and_filter(
     assert [g["name"] for g in by_change] == ["b", "a"]  # newest group first
     group_a = by_change[1]
     assert set(group_a) == {"id", "name", "count", "total", "images"}
-    assert set(group_a["images"][0]) == {"id", "url", "status", "created_at", "changed_at"}
+    assert set(group_a["images"][0]) == {
+        "id",
+        "url",
+        "thumbnail_url",
+        "status",
+        "created_at",
+        "changed_at",
+    }
     assert [i["id"] for i in group_a["images"]] == [a[0]["id"], a[2]["id"], a[1]["id"]]
     by_creation = (await client.get("/images/groups/", headers=moderator)).json()
     assert [i["id"] for i in by_creation[1]["images"]] == [a[2]["id"], a[1]["id"], a[0]["id"]]

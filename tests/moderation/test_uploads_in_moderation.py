@@ -38,6 +38,20 @@ async def test_originals_enter_the_queue_with_signed_links(
     opened = await client.get(link)  # no token: the signature is the permission
     assert opened.status_code == 200
     assert opened.content in (images.jpeg(), images.png())
+    # Each has a thumbnail for the board, signed the same way; one registered by its URL
+    # has none (the board shows the URL itself).
+    for image in holiday["images"]:
+        thumbnail = await client.get(image["thumbnail_url"])
+        assert thumbnail.status_code == 200
+        assert thumbnail.headers["content-type"] == "image/jpeg"
+        assert "_thumbnail.jpg" in image["thumbnail_url"]
+    registered = await client.post(
+        "/images", headers=moderator, json={"group": "holiday", "url": "https://example.com/x.jpg"}
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()[0]["thumbnail_url"] is None
+    one = (await client.get(f"/images/{holiday['images'][0]['id']}", headers=moderator)).json()
+    assert one["thumbnail_url"].startswith("http://testserver/files/tasks/")
 
     parts = urlsplit(link)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}

@@ -41,7 +41,7 @@ CONFIG = {
     "package_name_override": "imagehub_client",
     "post_hooks": [],  # no formatting of the generated code: it is run, not read
     "content_type_overrides": dict.fromkeys(
-        ("application/zip", "image/jpeg", "image/png"), "application/octet-stream"
+        ("application/zip", "image/jpeg", "image/png", "image/webp"), "application/octet-stream"
     ),
 }
 

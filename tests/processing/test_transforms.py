@@ -17,7 +17,7 @@ MAX_PIXELS = 64_000_000
 
 
 def variants(data: bytes, image_format: str) -> dict[Variant, Image.Image]:
-    encoded = make_variants(data, image_format, OPTIONS, MAX_PIXELS)
+    encoded = make_variants(data, image_format, OPTIONS, MAX_PIXELS).variants
     assert set(encoded) == {Variant.ROTATED, Variant.GRAY, Variant.SCALED}
     decoded: dict[Variant, Image.Image] = {v: Image.open(io.BytesIO(b)) for v, b in encoded.items()}
     for image in decoded.values():
@@ -179,8 +179,8 @@ def test_fast_jpeg_path_matches_the_pillow_path(orientation: int) -> None:
     stored = images.quadrants(48, 32)
     stored.paste((200, 120, 40), (0, 0, 8, 4))  # an asymmetric mark: every turn shows
     source = images.with_orientation(stored, orientation)
-    fast = make_variants(source, "JPEG", OPTIONS, MAX_PIXELS)
-    slow = pillow_variants(source, "JPEG", OPTIONS, MAX_PIXELS)
+    fast = make_variants(source, "JPEG", OPTIONS, MAX_PIXELS).variants
+    slow = pillow_variants(source, "JPEG", OPTIONS, MAX_PIXELS).variants
     for variant in (Variant.ROTATED, Variant.GRAY, Variant.SCALED):
         a = Image.open(io.BytesIO(fast[variant]))
         b = Image.open(io.BytesIO(slow[variant]))
@@ -220,7 +220,9 @@ def test_sixteen_bit_rgb_png_keeps_sixteen_bits_in_every_variant() -> None:
     rng = np.random.default_rng(7)
     rgb = rng.integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)  # odd sizes, fine values
     profile = images.srgb_profile()
-    result = make_variants(images.sixteen_bit_png(rgb, profile), "PNG", OPTIONS, MAX_PIXELS)
+    result = make_variants(
+        images.sixteen_bit_png(rgb, profile), "PNG", OPTIONS, MAX_PIXELS
+    ).variants
 
     rotated, gray, scaled = (result[v] for v in (Variant.ROTATED, Variant.GRAY, Variant.SCALED))
     assert _png_header(rotated) == (16, 2)
@@ -244,7 +246,7 @@ def test_sixteen_bit_rgba_png_gives_sixteen_bit_gray_with_alpha() -> None:
 
     rgba = np.full((4, 4, 4), 50000, dtype=np.uint16)
     rgba[:, :, 3] = 1234  # an alpha no 8-bit image can hold
-    result = make_variants(images.sixteen_bit_png(rgba), "PNG", OPTIONS, MAX_PIXELS)
+    result = make_variants(images.sixteen_bit_png(rgba), "PNG", OPTIONS, MAX_PIXELS).variants
     assert _png_header(result[Variant.GRAY]) == (16, 4)  # gray + alpha, 16 bits each
     gray = _libpng(result[Variant.GRAY])  # libpng expands gray + alpha to RGBA
     assert (gray[:, :, 0] == 50000).all()
@@ -266,8 +268,8 @@ def test_sixteen_bit_path_turns_like_the_pillow_path(orientation: int) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
     shallow = images.encode(stored.convert("RGB"), "PNG", exif=exif.tobytes())
-    ours = make_variants(deep, "PNG", OPTIONS, MAX_PIXELS)
-    pillows = make_variants(shallow, "PNG", OPTIONS, MAX_PIXELS)
+    ours = make_variants(deep, "PNG", OPTIONS, MAX_PIXELS).variants
+    pillows = make_variants(shallow, "PNG", OPTIONS, MAX_PIXELS).variants
     for variant in (Variant.ROTATED, Variant.GRAY, Variant.SCALED):
         deep_pixels = np.rint(_libpng(ours[variant]) / 257).astype(np.int32)
         shallow_pixels = np.asarray(Image.open(io.BytesIO(pillows[variant])), dtype=np.int32)
@@ -283,3 +285,83 @@ def test_damaged_sixteen_bit_png_is_a_corrupt_image() -> None:
     damaged = data[: idat + 4] + b"\x00" * 20 + data[idat + 24 :]
     with pytest.raises(CorruptImage):
         make_variants(damaged, "PNG", OPTIONS, MAX_PIXELS)
+
+
+# --- Thumbnails ------------------------------------------------------------------------
+
+
+def thumbnail_of(data: bytes, image_format: str, side: int = 400) -> Image.Image:
+    options = EncodeOptions(jpeg_quality=95, png_compress_level=3, thumbnail_max_side=side)
+    made = make_variants(data, image_format, options, MAX_PIXELS).thumbnail
+    assert made is not None
+    image = Image.open(io.BytesIO(made.data))
+    assert image.format == {"jpg": "JPEG", "webp": "WEBP"}[made.extension]
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize(
+    ("source", "image_format", "size"),
+    [
+        (images.jpeg(4000, 3000), "JPEG", (400, 300)),  # the fast path, 12 MP
+        (images.png(1600, 1200), "PNG", (400, 300)),  # Pillow's path
+        (images.jpeg(3000, 4000), "JPEG", (300, 400)),  # portrait
+        (images.jpeg(600, 400), "JPEG", (400, 267)),  # under twice the side: from its pixels
+        (images.jpeg(120, 90), "JPEG", (120, 90)),  # small: never enlarged
+    ],
+)
+def test_a_thumbnails_longest_side_is_the_setting_and_it_looks_like_the_image(
+    source: bytes, image_format: str, size: tuple[int, int]
+) -> None:
+    thumbnail = thumbnail_of(source, image_format)
+    assert thumbnail.size == size
+    assert thumbnail.format == "JPEG"  # opaque
+    rgb = thumbnail.convert("RGB")
+    width, height = rgb.size
+    assert near(pixel(rgb, (width // 4, height // 4)), images.RED, 24)
+    assert near(pixel(rgb, (3 * width // 4, 3 * height // 4)), images.WHITE, 24)
+
+
+def test_a_thumbnail_is_upright_and_keeps_the_colour_profile() -> None:
+    profile = images.srgb_profile()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown a quarter turn clockwise
+    source = images.encode(
+        images.quadrants(1600, 1200), "JPEG", exif=exif.tobytes(), icc_profile=profile
+    )
+    thumbnail = thumbnail_of(source, "JPEG").convert("RGB")
+    assert thumbnail.size == (300, 400)
+    # Turned clockwise, the top-left (red) corner goes to the top-right.
+    assert near(pixel(thumbnail, (225, 100)), images.RED, 24)
+    assert thumbnail_of(source, "JPEG").info.get("icc_profile") == profile
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_thumbnail_with_alpha_is_webp_and_keeps_it(mode: str) -> None:
+    image = images.quadrants(1000, 800, "RGBA")
+    image.putalpha(Image.new("L", image.size, 0).point(lambda _: 128))
+    source = images.encode(image.convert(mode), "PNG")
+    thumbnail = thumbnail_of(source, "PNG")
+    assert thumbnail.format == "WEBP"
+    assert thumbnail.mode == "RGBA"
+    assert thumbnail.size == (400, 320)
+    assert abs(pixel(thumbnail, (200, 160))[3] - 128) <= 2
+
+
+def test_16_bit_and_cmyk_sources_give_8_bit_rgb_or_gray_thumbnails() -> None:
+    deep = thumbnail_of(images.sixteen_bit_png(np_quadrants_16(900, 600)), "PNG")
+    assert deep.mode == "RGB"
+    assert deep.size == (400, 267)
+    assert near(pixel(deep, (100, 60)), images.RED, 24)
+    gray16 = images.encode(images.quadrants(900, 600, "L").convert("I;16"), "PNG")
+    assert thumbnail_of(gray16, "PNG").mode == "L"
+    cmyk = images.encode(images.quadrants(900, 600, "CMYK"), "JPEG")
+    thumbnail = thumbnail_of(cmyk, "JPEG")
+    assert thumbnail.mode == "RGB"
+    assert near(pixel(thumbnail, (100, 60)), images.RED, 40)
+
+
+def np_quadrants_16(width: int, height: int) -> Any:
+    import numpy as np
+
+    return np.asarray(images.quadrants(width, height)).astype(np.uint16) * 257

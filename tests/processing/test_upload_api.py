@@ -43,6 +43,7 @@ async def test_upload_then_status_then_zip(client: httpx.AsyncClient, settings: 
     first = body["images"][0]
     assert first["links"]["original"] == f"/task/{task_id}/files/cat_original.jpg"
     assert first["links"]["rotated"] is None
+    assert first["links"]["thumbnail"] is None  # made by the worker
     assert_error(await client.get(f"/task/{task_id}", headers=account["headers"]), 409)
 
     assert process_all(settings, task_id) == ["done", "done"]
@@ -75,6 +76,17 @@ async def test_upload_then_status_then_zip(client: httpx.AsyncClient, settings: 
     assert one.status_code == 200
     assert one.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(one.content)).mode == "L"
+
+    # Each image has a thumbnail too, served like its files but not one of them (not in the
+    # zip, no image_task row, above).
+    cat, dog = status["images"]
+    assert cat["links"]["thumbnail"] == f"/task/{task_id}/files/cat_thumbnail.jpg"
+    assert dog["links"]["thumbnail"] == f"/task/{task_id}/files/dog_thumbnail.jpg"  # opaque
+    thumbnail = await client.get(cat["links"]["thumbnail"], headers=account["headers"])
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumbnail.content)).size == (40, 30)  # small: not enlarged
+    stranger = await register(client, "stranger@example.com")
+    assert_error(await client.get(cat["links"]["thumbnail"], headers=stranger["headers"]), 404)
 
 
 async def test_a_corrupt_image_fails_alone(client: httpx.AsyncClient, settings: Settings) -> None:
@@ -202,7 +214,7 @@ async def test_long_unicode_names_are_stored_under_keys_within_255_bytes(
         assert process_all(settings, body["task_id"]) == ["done"] * len(names)
         status = await client.get(f"/status/{body['task_id']}", headers=account["headers"])
         links = [link for image in status.json()["images"] for link in image["links"].values()]
-        assert len(links) == 4 * len(names)
+        assert len(links) == 5 * len(names)  # four files and a thumbnail
         for link in links:
             last = unquote(link.rsplit("/", 1)[1])
             assert len(last.encode()) <= 255, last

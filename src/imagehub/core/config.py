@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     body_seconds: float = Field(30, gt=0)
     jpeg_quality: int = Field(90, ge=1, le=100)
     png_compress_level: int = Field(3, ge=0, le=9)
+    # The longest side of the thumbnail made of every upload for pages (px).
+    thumbnail_max_side: int = Field(400, ge=32, le=2048)
     # A task with no progress for this long has its unfinished images queued again.
     task_stall_seconds: int = Field(600, ge=1)
 

@@ -39,12 +39,10 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Error, "description": _phrase(status)} for status in statuses}
 
 
-def binary(media_type: str, description: str) -> dict[str, Any]:
-    """A success response that is a file, not JSON."""
-    return {
-        "description": description,
-        "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
-    }
+def binary(*media_types: str, description: str) -> dict[str, Any]:
+    """A success response that is a file, not JSON, of one of these media types."""
+    schema = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": description, "content": dict.fromkeys(media_types, schema)}
 
 
 def _phrase(status: int) -> str:

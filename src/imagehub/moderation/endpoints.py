@@ -67,6 +67,9 @@ async def _image_out(image: Image, make_url: UrlMaker) -> dict[str, Any]:
     return {
         "id": image.id,
         "url": await browser_url(image.url, make_url),
+        "thumbnail_url": (
+            await browser_url(image.thumbnail_url, make_url) if image.thumbnail_url else None
+        ),
         "status": image.status,
         "created_at": image.created_at,
         "changed_at": image.changed_at,
@@ -106,11 +109,12 @@ async def groups_response(
                 {
                     "id": image_id,
                     "url": url,
+                    "thumbnail_url": thumbnail_url,
                     "status": status,
                     "created_at": created_at,
                     "changed_at": changed_at,
                 }
-                for image_id, _, url, status, created_at, changed_at in view.images
+                for image_id, _, url, thumbnail_url, status, created_at, changed_at in view.images
             ],
         }
         for view in page.groups
@@ -119,6 +123,8 @@ async def groups_response(
         for image in group["images"]:  # uploaded originals get a browser URL
             if image["url"].startswith(service.STORAGE_SCHEME):
                 image["url"] = await browser_url(image["url"], make_url)
+            if image["thumbnail_url"]:
+                image["thumbnail_url"] = await browser_url(image["thumbnail_url"], make_url)
     # Our own rows, in GroupOut's shape (the declared response model, which the tests hold
     # it to), written straight to JSON by pydantic-core: a page can hold thousands of
     # images, and a model per image then a second encoding cost several times more.

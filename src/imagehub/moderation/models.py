@@ -56,6 +56,8 @@ class Image(Base):
     # An http(s) URL, or for an uploaded original `storage:<key>`, turned into a browser URL
     # (presigned or signed) when it is read.
     url: Mapped[str] = mapped_column(String(2048))
+    # Uploads only: the worker's small rendition, `storage:<key>` like `url`.
+    thumbnail_url: Mapped[str | None] = mapped_column(String(2048))
     status: Mapped[Status] = mapped_column(TextEnum(Status), default=Status.NEW)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

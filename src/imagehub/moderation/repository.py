@@ -63,7 +63,7 @@ def group_totals(session: Session, group_ids: Sequence[int]) -> dict[int, int]:
     return {group_id: int(count) for group_id, count in rows}
 
 
-ImageRow = Row[int, int, str, str, datetime, datetime]
+ImageRow = Row[int, int, str, str | None, str, datetime, datetime]
 
 
 def images_of(
@@ -80,7 +80,13 @@ def images_of(
     # pydantic-core writes 1,600 enum members in 1.9 ms where it writes the strings in 0.17.
     status_text = type_coerce(images.status, String())
     query = select(
-        images.id, images.group_id, images.url, status_text, images.created_at, images.changed_at
+        images.id,
+        images.group_id,
+        images.url,
+        images.thumbnail_url,
+        status_text,
+        images.created_at,
+        images.changed_at,
     ).where(images.group_id.in_(group_ids))
     if status is not None:
         query = query.where(images.status == status)

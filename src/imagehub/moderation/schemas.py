@@ -34,6 +34,10 @@ GroupName = Annotated[Name, Field(min_length=1, max_length=200)]
 class ModerationImageOut(BaseModel):
     id: int
     url: str
+    thumbnail_url: str | None = Field(
+        description="a small rendition to show in lists (uploads only; null for an image "
+        "registered by its URL)"
+    )
     status: Status
     created_at: UtcDateTime
     changed_at: UtcDateTime

@@ -214,11 +214,17 @@ def register(session: Session, items: Sequence[NewImage]) -> Registration:
     return Registration(repository.images_by_key(session, keys), added)
 
 
+@dataclass(frozen=True)
+class UploadedOriginal:
+    key: str  # in storage
+    thumbnail_key: str | None
+
+
 def add_uploaded_originals(
-    session: Session, group: str, keys: Sequence[str], created_at: datetime
+    session: Session, group: str, originals: Sequence[UploadedOriginal], created_at: datetime
 ) -> None:
     """The processing hook: a finished upload's originals enter the queue as `new`."""
-    if not keys:
+    if not originals:
         return
     group_id = repository.ensure_groups(session, [group], created_at)[group]
     repository.insert_images(
@@ -226,12 +232,15 @@ def add_uploaded_originals(
         [
             {
                 "group_id": group_id,
-                "url": STORAGE_SCHEME + key,
+                "url": STORAGE_SCHEME + original.key,
+                "thumbnail_url": (
+                    STORAGE_SCHEME + original.thumbnail_key if original.thumbnail_key else None
+                ),
                 "status": Status.NEW,
                 "created_at": created_at,
                 "changed_at": created_at,
             }
-            for key in keys
+            for original in originals
         ],
     )
 

@@ -38,16 +38,24 @@ def applies(data: bytes) -> bool:
     return bit_depth == 16 and colour_type in DEEP_COLOUR_TYPES
 
 
-def variants(data: bytes, compress_level: int, max_pixels: int) -> tuple[bytes, bytes, bytes]:
-    """(rotated, gray, scaled), each a 16-bit PNG; ValueError if the data does not decode."""
+def variants(
+    data: bytes, compress_level: int, max_pixels: int
+) -> tuple[bytes, bytes, bytes, Pixels, Pixels, bytes | None]:
+    """(rotated, gray, scaled), each a 16-bit PNG, then the upright and the half-size pixels
+    and the colour profile (the thumbnail's sources); ValueError if the data does not
+    decode."""
     icc, orientation, gray_source = _metadata(data, max_pixels)
     pixels = _upright(_decode(data, gray_source), orientation)
     colour_icc = icc
     gray_icc = icc if gray_source else None  # never a colour profile on the gray variant
+    half = _half(pixels)
     return (
         encode(np.rot90(pixels), colour_icc, compress_level),
         encode(_gray(pixels, gray_source), gray_icc, compress_level),
-        encode(_half(pixels), colour_icc, compress_level),
+        encode(half, colour_icc, compress_level),
+        pixels,
+        half,
+        colour_icc,
     )
 
 

@@ -62,6 +62,7 @@ def _links(image: TaskImage, has: service.StoredFiles) -> ImageLinks:
         rotated=link(Variant.ROTATED),
         gray=link(Variant.GRAY),
         scaled=link(Variant.SCALED),
+        thumbnail=f"/task/{image.task_id}/files/{image.thumbnail}" if image.thumbnail else None,
     )
 
 
@@ -218,7 +219,7 @@ async def history(
 @router.get(
     "/task/{task_id}",
     response_class=StreamingResponse,
-    responses={200: binary("application/zip", "the zip"), **errors(404, 409)},
+    responses={200: binary("application/zip", description="the zip"), **errors(404, 409)},
 )
 async def download_zip(
     task_id: uuid.UUID, user: CurrentUser, session: SessionDep, storage: StorageDep
@@ -238,7 +239,10 @@ async def download_zip(
 @router.get(
     "/task/{task_id}/files/{name}",
     response_class=StreamingResponse,
-    responses={200: binary("image/jpeg", "the file (image/png for a PNG)"), **errors(404)},
+    responses={
+        200: binary("image/jpeg", "image/png", "image/webp", description="the file"),
+        **errors(404),
+    },
 )
 async def download_file(
     task_id: uuid.UUID, name: str, user: CurrentUser, session: SessionDep, storage: StorageDep

@@ -48,7 +48,7 @@ class Header:
         return self.mode in ("RGB", "L")
 
 
-def _with_icc(jpeg: bytes, icc: bytes | None) -> bytes:
+def with_icc(jpeg: bytes, icc: bytes | None) -> bytes:
     """Insert an ICC profile as APP2 segments after the JFIF header (simplejpeg writes none)."""
     if not icc:
         return jpeg
@@ -74,7 +74,7 @@ def _encode(pixels: np.ndarray, quality: int, icc: bytes | None) -> bytes:
         data = simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality, "GRAY")
     else:
         data = simplejpeg.encode_jpeg(pixels, quality, "RGB", colorsubsampling="420")
-    return _with_icc(data, icc)
+    return with_icc(data, icc)
 
 
 def decode(data: bytes, header: Header) -> np.ndarray:
@@ -85,8 +85,11 @@ def decode(data: bytes, header: Header) -> np.ndarray:
     return turn(pixels) if turn else pixels
 
 
-def variants(pixels: np.ndarray, header: Header, quality: int) -> tuple[bytes, bytes, bytes]:
-    """(rotated, gray, scaled), encoded; each made and encoded in turn to bound memory."""
+def variants(
+    pixels: np.ndarray, header: Header, quality: int
+) -> tuple[bytes, bytes, bytes, np.ndarray]:
+    """(rotated, gray, scaled) encoded, each made and encoded in turn to bound memory, and
+    the half-size pixels (the thumbnail's source)."""
     icc = header.icc
     rotated = _encode(cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE), quality, icc)
     is_gray = pixels.ndim == 2 or pixels.shape[2] == 1
@@ -98,4 +101,4 @@ def variants(pixels: np.ndarray, header: Header, quality: int) -> tuple[bytes, b
     )
     height, width = pixels.shape[:2]
     half = cv2.resize(pixels, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA)
-    return rotated, gray, _encode(half, quality, icc)
+    return rotated, gray, _encode(half, quality, icc), half

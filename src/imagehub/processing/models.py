@@ -89,10 +89,16 @@ class TaskImage(Base):
     # When the image's job was last sent: at upload, and again by the stall sweep.
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The stored thumbnail's file name (`name_thumbnail.jpg|webp`), once made: not one of
+    # the four files (no `image_task` row, not in the zip).
+    thumbnail: Mapped[str | None] = mapped_column(String(300))
 
     def file_name(self, variant: Variant) -> str:
         """The stored file's name: its storage key's last part, its link, its zip entry."""
         return f"{key_stem(self.stem)}_{variant.value}.{self.extension}"
+
+    def thumbnail_name(self, extension: str) -> str:
+        return f"{key_stem(self.stem)}_thumbnail.{extension}"
 
 
 class ImageTask(Base):

@@ -118,14 +118,19 @@ def record_files(session: Session, task_id: uuid.UUID, links: Sequence[str], now
 
 
 def finish_image(
-    session: Session, image_id: uuid.UUID, state: ImageState, error: str | None, now: datetime
+    session: Session,
+    image_id: uuid.UUID,
+    state: ImageState,
+    error: str | None,
+    thumbnail: str | None,
+    now: datetime,
 ) -> bool:
     """Move a pending image to its final state; False if a previous run already did."""
     images = TASK_IMAGES.c
     result = session.execute(
         update(TASK_IMAGES)
         .where(images.id == image_id, images.state == ImageState.PENDING)
-        .values(state=state, error=error, processed_at=now)
+        .values(state=state, error=error, thumbnail=thumbnail, processed_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

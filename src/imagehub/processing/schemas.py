@@ -1,6 +1,6 @@
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from imagehub.core.fields import UtcDateTime
 from imagehub.processing.models import ImageState, TaskStatus
@@ -11,6 +11,10 @@ class ImageLinks(BaseModel):
     rotated: str | None
     gray: str | None
     scaled: str | None
+    thumbnail: str | None = Field(
+        description="a small rendition for lists (longest side 400 px by default, JPEG or "
+        "WebP); not one of the task's four files"
+    )
 
 
 class TaskImageOut(BaseModel):

@@ -278,10 +278,17 @@ async def file_for_download(
 ) -> tuple[str, str]:
     """(storage key, media type) of one stored file of a visible task."""
     view = await task_view(session, viewer, task_id)
-    if (task_id, link) not in view.stored:
+    thumbnails = {image.thumbnail for image in view.images}
+    if (task_id, link) not in view.stored and link not in thumbnails:
         raise NotFound(f"Task {task_id} has no file {link}", name="File not found")
-    media = "image/png" if link.lower().endswith(".png") else "image/jpeg"
-    return object_key(task_id, link), media
+    return object_key(task_id, link), media_type_of(link)
+
+
+MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
+
+
+def media_type_of(name: str) -> str:
+    return MEDIA_TYPES.get(name.rsplit(".", 1)[-1].lower(), "image/jpeg")
 
 
 # --- Processing (workers): the steps a task sequences, each in its own transaction ---------
@@ -313,6 +320,7 @@ class Outcome:
     state: ImageState
     error: str | None = None
     links: tuple[str, ...] = ()  # the files stored, by name
+    thumbnail: str | None = None  # the thumbnail's file name
 
 
 def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob) -> Outcome:
@@ -320,14 +328,21 @@ def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob)
     Storing again on a rerun writes the same bytes under the same keys."""
     image = job.image
     original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
-    options = EncodeOptions(settings.jpeg_quality, settings.png_compress_level)
+    options = EncodeOptions(
+        settings.jpeg_quality, settings.png_compress_level, settings.thumbnail_max_side
+    )
     try:
-        variants = make_variants(original, image.image_format, options, settings.upload_max_pixels)
+        made = make_variants(original, image.image_format, options, settings.upload_max_pixels)
     except CorruptImage as error:
         return Outcome(ImageState.FAILED, str(error)[:500])
-    for variant, data in variants.items():
+    for variant, data in made.variants.items():
         storage.put(object_key(image.task_id, image.file_name(variant)), data)
-    return Outcome(ImageState.DONE, links=tuple(image.file_name(v) for v in variants))
+    thumbnail = None
+    if made.thumbnail is not None:
+        thumbnail = image.thumbnail_name(made.thumbnail.extension)
+        storage.put(object_key(image.task_id, thumbnail), made.thumbnail.data)
+    links = tuple(image.file_name(v) for v in made.variants)
+    return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail)
 
 
 def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> bool:
@@ -336,7 +351,10 @@ def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> bool:
     delivery of this job had finished the image first."""
     task_id, now = job.image.task_id, utcnow()
     repository.record_files(session, task_id, outcome.links, now)
-    if not repository.finish_image(session, job.image.id, outcome.state, outcome.error, now):
+    finished = repository.finish_image(
+        session, job.image.id, outcome.state, outcome.error, outcome.thumbnail, now
+    )
+    if not finished:
         return False
     done, failed, total = repository.count_finished_image(session, task_id, outcome.state, now)
     if done + failed == total:
@@ -352,11 +370,14 @@ def default_group(owner_id: uuid.UUID) -> str:
 def _send_to_moderation(session: Session, task_id: uuid.UUID, group: str, now: datetime) -> None:
     """A finished upload's processed originals enter the moderation queue as `new`, in the
     upload's group or the uploader's own (same transaction as the task's last count)."""
-    keys = [
-        object_key(task_id, image.file_name(Variant.ORIGINAL))
+    originals = [
+        moderation.UploadedOriginal(
+            object_key(task_id, image.file_name(Variant.ORIGINAL)),
+            object_key(task_id, image.thumbnail) if image.thumbnail else None,
+        )
         for image in repository.images_in_state(session, task_id, ImageState.DONE)
     ]
-    moderation.add_uploaded_originals(session, group, keys, now)
+    moderation.add_uploaded_originals(session, group, originals, now)
 
 
 def final_status(done: int, failed: int) -> TaskStatus:

@@ -18,10 +18,12 @@ import logging
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageOps
 
-from imagehub.processing import deep_png, fast_jpeg
+from imagehub.processing import deep_png, fast_jpeg, thumbnails
 from imagehub.processing.models import Variant
+from imagehub.processing.thumbnails import Thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ def _damaged(error: Exception) -> CorruptImage:
 class EncodeOptions:
     jpeg_quality: int = 90
     png_compress_level: int = 3
+    thumbnail_max_side: int | None = 400  # None: no thumbnail
+
+
+@dataclass(frozen=True)
+class Renditions:
+    """What one original becomes: its three variants, and a thumbnail for pages."""
+
+    variants: dict[Variant, bytes]
+    thumbnail: Thumbnail | None
 
 
 def _decode(data: bytes, image_format: str, max_pixels: int) -> Image.Image:
@@ -112,24 +123,37 @@ def _encode(
 
 def make_variants(
     data: bytes, image_format: str, options: EncodeOptions, max_pixels: int
-) -> dict[Variant, bytes]:
-    """The encoded rotated, gray and scaled variants of one original."""
+) -> Renditions:
+    """The encoded rotated, gray and scaled variants of one original, and its thumbnail."""
     if image_format == "JPEG":
         fast = _fast_jpeg_variants(data, options, max_pixels)
         if fast is not None:
             return fast
     if image_format == "PNG" and deep_png.applies(data):
         try:
-            rotated, gray, scaled = deep_png.variants(data, options.png_compress_level, max_pixels)
+            rotated, gray, scaled, pixels, half, icc = deep_png.variants(
+                data, options.png_compress_level, max_pixels
+            )
         except Exception as error:
             raise _damaged(error) from error
-        return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
+        return Renditions(
+            {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled},
+            _thumbnail_of_pixels(pixels, half, icc, options),
+        )
     return pillow_variants(data, image_format, options, max_pixels)
 
 
-def _fast_jpeg_variants(
-    data: bytes, options: EncodeOptions, max_pixels: int
-) -> dict[Variant, bytes] | None:
+def _thumbnail_of_pixels(
+    full: np.ndarray, half: np.ndarray, icc: bytes | None, options: EncodeOptions
+) -> Thumbnail | None:
+    if options.thumbnail_max_side is None:
+        return None
+    side = options.thumbnail_max_side
+    source = half if max(half.shape[:2]) >= side else full  # a small image: its own pixels
+    return thumbnails.from_pixels(source, icc, side)
+
+
+def _fast_jpeg_variants(data: bytes, options: EncodeOptions, max_pixels: int) -> Renditions | None:
     try:
         header = fast_jpeg.Header(data)
     except Exception as error:
@@ -142,13 +166,16 @@ def _fast_jpeg_variants(
         pixels = fast_jpeg.decode(data, header)
     except ValueError as error:
         raise _damaged(error) from error
-    rotated, gray, scaled = fast_jpeg.variants(pixels, header, options.jpeg_quality)
-    return {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled}
+    rotated, gray, scaled, half = fast_jpeg.variants(pixels, header, options.jpeg_quality)
+    return Renditions(
+        {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled},
+        _thumbnail_of_pixels(pixels, half, header.icc, options),
+    )
 
 
 def pillow_variants(
     data: bytes, image_format: str, options: EncodeOptions, max_pixels: int
-) -> dict[Variant, bytes]:
+) -> Renditions:
     """Every format and mode Pillow reads: PNG, CMYK JPEG, 16-bit, palettes, alpha."""
     decoded = _decode(data, image_format, max_pixels)
     icc = decoded.info.get("icc_profile")
@@ -157,10 +184,20 @@ def pillow_variants(
     image = _normalised(decoded)
     del decoded  # one full-size copy alive at a time keeps the peak at the naive one's
     # Each variant is made, encoded and dropped in turn, for the same reason.
-    return {
-        Variant.ROTATED: _encode(
-            image.transpose(Image.Transpose.ROTATE_90), image_format, icc, options
-        ),
-        Variant.GRAY: _encode(_gray(image), image_format, gray_icc, options),
-        Variant.SCALED: _encode(_half(image), image_format, icc, options),
-    }
+    rotated = _encode(image.transpose(Image.Transpose.ROTATE_90), image_format, icc, options)
+    gray = _encode(_gray(image), image_format, gray_icc, options)
+    half = _half(image)
+    thumbnail = None
+    if options.thumbnail_max_side is not None:
+        side = options.thumbnail_max_side
+        source = half if max(half.size) >= side else image  # a small image: its own pixels
+        thumbnail = thumbnails.from_image(source, icc, side)
+    del image
+    return Renditions(
+        {
+            Variant.ROTATED: rotated,
+            Variant.GRAY: gray,
+            Variant.SCALED: _encode(half, image_format, icc, options),
+        },
+        thumbnail,
+    )

@@ -10,7 +10,7 @@
   let cursor = null;
 
   function card(image) {
-    const preview = image.links.scaled || image.links.original;
+    const preview = image.links.thumbnail || image.links.scaled || image.links.original;
     return el("li", {},
       preview ? el("a", { class: "thumb", href: image.links.original || preview, target: "_blank", rel: "noopener" },
         el("img", { src: preview, alt: image.name, loading: "lazy" })) : null,

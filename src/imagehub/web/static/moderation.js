@@ -20,7 +20,7 @@
       "aria-label": `Image ${image.id} in ${group.name}, ${image.status}`,
     },
       el("a", { class: "thumb", href: image.url, target: "_blank", rel: "noopener", tabindex: -1 },
-        el("img", { src: image.url, alt: `Image ${image.id} of group ${group.name}`, loading: "lazy" })),
+        el("img", { src: image.thumbnail_url || image.url, alt: `Image ${image.id} of group ${group.name}`, loading: "lazy" })),
       el("div", { class: "actions", role: "group", "aria-label": "Status" },
         STATUSES.map((status) => el("button", {
           type: "button", class: `s-${status}`, "data-status": status,

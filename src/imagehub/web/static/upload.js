@@ -88,13 +88,23 @@
   }
 
   function imageCard(image) {
+    // One small thumbnail drawn four ways (turned, gray) stands for the four files, each a
+    // click away at full size: the page never pulls the full images. Until the worker has
+    // made it, the files are links only (an image processed before thumbnails existed
+    // shows its files themselves).
+    const thumbnail = image.links.thumbnail;
+    const pictured = thumbnail || image.state === "done";
     return el("li", {},
       el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state)),
       image.error ? el("p", { class: "error" }, image.error) : null,
       el("div", { class: "variants" },
         VARIANTS.filter((v) => image.links[v]).map((variant) =>
           el("a", { href: image.links[variant], target: "_blank", rel: "noopener" },
-            el("img", { src: image.links[variant], alt: `${image.name}, ${variant}`, loading: "lazy" }),
+            pictured ? el("img", {
+              src: thumbnail || image.links[variant],
+              class: thumbnail ? `preview-${variant}` : "",
+              alt: `${image.name}, ${variant}`, loading: "lazy",
+            }) : null,
             variant,
           ),
         ),
