@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from imagehub.core.config import Settings
-from imagehub.http.files import sign
+from imagehub.http.files import LINK_BUCKET_SECONDS, sign
 from tests.conftest import assert_error, client_for, make_settings, register, s3_settings
 from tests.moderation.test_moderation import staff
 from tests.processing import images
@@ -83,13 +83,81 @@ async def test_on_s3_the_links_are_presigned_for_the_public_host(
         app = client._transport.app  # type: ignore[attr-defined]  # the app behind the client
         moderator = await staff(client, app)
         url = (await client.get("/groups", headers=moderator)).json()[0]["images"][0]["url"]
+        again = (await client.get("/groups", headers=moderator)).json()[0]["images"][0]["url"]
+    assert again == url  # the same link within its hour: a browser's cache can hold it
     assert url.startswith(moto_s3.replace("127.0.0.1", "localhost") + f"/{s3_bucket}/tasks/")
     assert "X-Amz-Signature=" in url
-    assert "X-Amz-Expires=3600" in url
+    lifetime = int(parse_qs(urlsplit(url).query)["X-Amz-Expires"][0])
+    assert 3600 <= lifetime <= 3600 + LINK_BUCKET_SECONDS  # at least the setting's hour
     async with httpx.AsyncClient() as browser:
         fetched = await browser.get(url)
     assert fetched.status_code == 200
     assert fetched.content == images.jpeg()
+
+
+async def test_links_and_file_answers_are_made_to_be_cached(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    owner = await register(client)
+    moderator = await staff(client, app)
+    task = (await upload(client, owner["headers"], [("a.jpg", images.jpeg(400, 300))])).json()
+    process_all(settings, task["task_id"])
+    first = (await client.get("/groups", headers=moderator)).json()[0]["images"][0]
+    second = (await client.get("/groups", headers=moderator)).json()[0]["images"][0]
+    assert (second["url"], second["thumbnail_url"]) == (first["url"], first["thumbnail_url"])
+    expires = int(parse_qs(urlsplit(first["url"]).query)["expires"][0])
+    assert expires % LINK_BUCKET_SECONDS == 0
+    assert 3600 <= expires - time.time() <= 3600 + LINK_BUCKET_SECONDS
+
+    # A signed link: anyone holding it may keep the file while the link lives.
+    signed = await client.get(first["url"])
+    assert signed.headers["cache-control"].startswith("public, max-age=")
+    assert signed.headers["cache-control"].endswith(", immutable")
+    assert int(signed.headers["cache-control"].split("=")[1].split(",")[0]) <= expires
+    etag = signed.headers["etag"]
+    assert etag.startswith('"')
+    assert etag.endswith('"')
+    unchanged = await client.get(first["url"], headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+
+    # The owner's own files: private to their browser, ranges honoured.
+    status = (await client.get(f"/status/{task['task_id']}", headers=owner["headers"])).json()
+    link, whole = status["images"][0]["links"]["original"], images.jpeg(400, 300)
+    owned = await client.get(link, headers=owner["headers"])
+    assert owned.headers["cache-control"] == "private, max-age=3600"
+    assert owned.headers["accept-ranges"] == "bytes"
+    assert owned.content == whole
+    asked = {"bytes=0-9": whole[:10], "bytes=10-": whole[10:], "bytes=-7": whole[-7:]}
+    for header, expected in asked.items():
+        part = await client.get(link, headers={**owner["headers"], "Range": header})
+        assert part.status_code == 206, header
+        assert part.content == expected, header
+        start = (
+            len(whole) - len(expected)
+            if header.startswith("bytes=-")
+            else int(header[6:].split("-")[0])
+        )
+        assert (
+            part.headers["content-range"]
+            == f"bytes {start}-{start + len(expected) - 1}/{len(whole)}"
+        )
+    outside = await client.get(link, headers={**owner["headers"], "Range": f"bytes={len(whole)}-"})
+    assert_error(outside, 416)
+    assert outside.headers["content-range"] == f"bytes */{len(whole)}"
+    stale = {"Range": "bytes=0-9", "If-Range": '"another version"'}
+    assert (await client.get(link, headers={**owner["headers"], **stale})).content == whole
+    several = {"Range": "bytes=0-1,5-6"}  # not read: the whole file, as RFC 9110 allows
+    assert (await client.get(link, headers={**owner["headers"], **several})).status_code == 200
+    cached = await client.get(
+        link, headers={**owner["headers"], "If-None-Match": owned.headers["etag"]}
+    )
+    assert cached.status_code == 304
+    thumbnail = await client.get(
+        status["images"][0]["links"]["thumbnail"], headers=owner["headers"]
+    )
+    assert thumbnail.headers["etag"] != owned.headers["etag"]
 
 
 def test_signed_links_expire_and_bind_their_key(tmp_path: Path) -> None:

@@ -119,3 +119,4 @@ def test_camera_photos_stay_within_the_page_budgets(
     )
     assert after_upload <= 1.5 * MB
     assert board <= 1 * MB
+    assert board_again <= 0.05 * board  # the same links, kept by the browser

@@ -75,6 +75,15 @@ class PayloadTooLarge(AppError):
     name = "Payload too large"
 
 
+class RangeNotSatisfiable(AppError):
+    status_code = 416
+    name = "Range not satisfiable"
+
+    def __init__(self, size: int, **kwargs: Any):
+        kwargs.setdefault("headers", {"Content-Range": f"bytes */{size}"})
+        super().__init__(f"The file has {size} bytes; ask for a range within them", **kwargs)
+
+
 class TooManyRequests(AppError):
     status_code = 429
     name = "Too many requests"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,20 @@ _NOT_FOUND = (NotFoundError, FileNotFoundError)
 
 class ObjectNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str  # strong, quoted: the store's own (S3's, or the folder's inode-time-size)
+
+
+MEDIA_TYPES = {"png": "image/png", "webp": "image/webp", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+
+
+def media_type_of(name: str) -> str:
+    """A stored image's media type, from its name (our keys end in their format's)."""
+    return MEDIA_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 class Storage:
@@ -90,11 +105,12 @@ class Storage:
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
 
-    def stream(self, key: str) -> Iterator[bytes]:
-        """The object in chunks, read as they are asked for (a response or a zip sends them
-        from a thread)."""
+    def stream(self, key: str, byte_range: tuple[int, int] | None = None) -> Iterator[bytes]:
+        """The object (or its bytes [start, end) ) in chunks, read as they are asked for (a
+        response or a zip sends them from a thread)."""
         try:
-            result = obstore.get(self.store, key)
+            options = {"range": byte_range} if byte_range else None
+            result = obstore.get(self.store, key, options=options)  # type: ignore[arg-type]
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
         for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
@@ -106,11 +122,15 @@ class Storage:
             obstore.delete(self.store, key)
 
     async def size(self, key: str) -> int:
+        return (await self.info(key)).size
+
+    async def info(self, key: str) -> ObjectInfo:
         try:
             meta = await obstore.head_async(self.store, key)
         except _NOT_FOUND as error:
             raise ObjectNotFound(key) from error
-        return int(meta["size"])
+        etag = meta.get("e_tag") or f'"{meta["size"]}-{meta["last_modified"].timestamp()}"'
+        return ObjectInfo(int(meta["size"]), etag if etag.startswith('"') else f'"{etag}"')
 
     async def presigned_url(self, key: str, lifetime_seconds: int) -> str:
         assert self.signer is not None, "only S3 storage presigns"

@@ -12,6 +12,7 @@ from imagehub.core.errors import InvalidInput, TooManyRequests
 from imagehub.core.fields import no_control_characters
 from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.http.files import file_response
 from imagehub.http.openapi import binary, errors
 from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
@@ -19,6 +20,8 @@ from imagehub.processing import service
 from imagehub.processing.models import TaskImage, Variant
 from imagehub.processing.schemas import HistoryImageOut, ImageLinks, TaskImageOut, TaskStatusOut
 from imagehub.processing.uploads import UploadSlots
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 router = Router(tags=["processing"])
 
@@ -240,16 +243,20 @@ async def download_zip(
     "/task/{task_id}/files/{name}",
     response_class=StreamingResponse,
     responses={
-        200: binary("image/jpeg", "image/png", "image/webp", description="the file"),
-        **errors(404),
+        200: binary(*IMAGE_TYPES, description="the file"),
+        206: binary(*IMAGE_TYPES, description="the bytes a `Range` asked for"),
+        304: {"description": "the copy the client holds (`If-None-Match`) is current"},
+        **errors(404, 416),
     },
 )
 async def download_file(
-    task_id: uuid.UUID, name: str, user: CurrentUser, session: SessionDep, storage: StorageDep
-) -> StreamingResponse:
-    """One stored file of a task."""
-    key, media_type = await service.file_for_download(session, _viewer(user), task_id, name)
-    size = await storage.size(key)
-    return StreamingResponse(
-        storage.stream(key), media_type=media_type, headers={"Content-Length": str(size)}
-    )
+    request: Request,
+    task_id: uuid.UUID,
+    name: str,
+    user: CurrentUser,
+    session: SessionDep,
+    storage: StorageDep,
+) -> Response:
+    """One stored file of a task, or its thumbnail (ETag, Range, Cache-Control: private)."""
+    key = await service.file_for_download(session, _viewer(user), task_id, name)
+    return await file_response(request, storage, key)

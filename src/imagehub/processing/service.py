@@ -275,20 +275,13 @@ async def task_zip(
 
 async def file_for_download(
     session: AsyncSession, viewer: Viewer, task_id: uuid.UUID, link: str
-) -> tuple[str, str]:
-    """(storage key, media type) of one stored file of a visible task."""
+) -> str:
+    """The storage key of one stored file (or the thumbnail) of a visible task."""
     view = await task_view(session, viewer, task_id)
     thumbnails = {image.thumbnail for image in view.images}
     if (task_id, link) not in view.stored and link not in thumbnails:
         raise NotFound(f"Task {task_id} has no file {link}", name="File not found")
-    return object_key(task_id, link), media_type_of(link)
-
-
-MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
-
-
-def media_type_of(name: str) -> str:
-    return MEDIA_TYPES.get(name.rsplit(".", 1)[-1].lower(), "image/jpeg")
+    return object_key(task_id, link)
 
 
 # --- Processing (workers): the steps a task sequences, each in its own transaction ---------
