@@ -29,6 +29,7 @@ __all__ = [
     "ModeratorUser",
     "Role",
     "User",
+    "caller_is_staff",
     "current_user",
     "require_csrf",
     "requires",
@@ -82,6 +83,20 @@ async def current_user_read_apart(caller: CallerId, services: ServicesDep) -> Us
     long body first and begin its transaction only once there is work for it."""
     async with services.database.reading() as session:
         return await service.get_active_user(session, caller)
+
+
+async def caller_is_staff(request: Request, services: ServicesDep, session: SessionDep) -> bool:
+    """Whether the request carries a moderator's or an admin's credentials (bearer or
+    cookie); never an error. For routes open to anyone that show staff a little more."""
+    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    token = token or session_token(request) or ""
+    if not token:
+        return False
+    try:
+        user = await service.get_active_user(session, services.tokens.verify(token))
+    except Unauthorized:
+        return False
+    return user.role.includes(Role.MODERATOR)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

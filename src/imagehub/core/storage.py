@@ -22,8 +22,10 @@ from imagehub.core.config import Settings
 
 Payload = bytes | IO[bytes] | Path | Iterable[bytes]
 STREAM_CHUNK = 1024 * 1024
-# Turns a storage key into a URL a browser can open (presigned, or signed by the API).
-UrlMaker = Callable[[str], Awaitable[str]]
+# Turns a storage key into a URL a browser can open (presigned, or signed by the API), given
+# the moderation image it shows and whether that image is removed (its link is then one the
+# API serves, and checks).
+UrlMaker = Callable[[str, int, bool], Awaitable[str]]
 
 
 # S3 answers a missing key with obstore's NotFoundError, the local folder with the OS's.

@@ -24,28 +24,29 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from imagehub.core.errors import Forbidden, NotFound, RangeNotSatisfiable
+from imagehub.core.errors import NotFound, RangeNotSatisfiable
 from imagehub.core.storage import ObjectInfo, ObjectNotFound, Storage, UrlMaker, media_type_of
-from imagehub.http.deps import ServicesDep, StorageDep
-from imagehub.http.routing import Router
+from imagehub.http.deps import ServicesDep
 
 FILES_PREFIX = "/files/"
 
-router = Router(tags=["files"])
 
-
-def _signature(key: str, expires: int, secret: bytes) -> str:
-    message = f"{key}\n{expires}".encode()
+def _signature(key: str, expires: int, image: int, secret: bytes) -> str:
+    message = f"{key}\n{expires}\n{image}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def sign(key: str, lifetime_seconds: int, secret: bytes, now: float | None = None) -> str:
-    return sign_until(key, int((now or time.time()) + lifetime_seconds), secret)
+def sign(
+    key: str, lifetime_seconds: int, secret: bytes, now: float | None = None, image: int = 0
+) -> str:
+    return sign_until(key, int((now or time.time()) + lifetime_seconds), secret, image)
 
 
-def sign_until(key: str, expires: int, secret: bytes) -> str:
-    signature = _signature(key, expires, secret)
-    return f"{FILES_PREFIX}{quote(key)}?expires={expires}&signature={signature}"
+def sign_until(key: str, expires: int, secret: bytes, image: int = 0) -> str:
+    """A link to `key` until `expires`, naming the moderation image it shows (whose status
+    the route that serves it checks)."""
+    signature = _signature(key, expires, image, secret)
+    return f"{FILES_PREFIX}{quote(key)}?expires={expires}&image={image}&signature={signature}"
 
 
 LINK_BUCKET_SECONDS = 3600
@@ -78,10 +79,15 @@ class PresignedLinks:
 
 
 def verify(
-    key: str, expires: int, signature: str, secret: bytes, now: float | None = None
+    key: str,
+    expires: int,
+    signature: str,
+    secret: bytes,
+    now: float | None = None,
+    image: int = 0,
 ) -> str | None:
     """None when the link is good; otherwise why it is not."""
-    if not hmac.compare_digest(_signature(key, expires, secret), signature):
+    if not hmac.compare_digest(_signature(key, expires, image, secret), signature):
         return "The link's signature does not match"
     if expires < (now or time.time()):
         return "The link has expired; ask for the image again"
@@ -89,7 +95,8 @@ def verify(
 
 
 async def url_maker(request: Request, services: ServicesDep) -> UrlMaker:
-    """Presigned URLs on S3; on the local folder, URLs signed by this API."""
+    """Presigned URLs on S3; on the local folder, and for an image removed by moderation
+    (whose every request must be checked), URLs signed by this API."""
     storage, secret = services.storage, services.url_signing_key
     lifetime = services.settings.signed_url_minutes * 60
     base = str(request.base_url).rstrip("/")
@@ -97,12 +104,12 @@ async def url_maker(request: Request, services: ServicesDep) -> UrlMaker:
     if presigned is None:
         presigned = request.app.state.presigned_links = PresignedLinks()
 
-    async def make(key: str) -> str:
+    async def make(key: str, image: int, removed: bool) -> str:
         now = time.time()
         expires = link_expiry(now, lifetime)
-        if storage.presigns:
+        if storage.presigns and not removed:
             return await presigned.link(storage, key, expires, now)
-        return base + sign_until(key, expires, secret)
+        return base + sign_until(key, expires, secret, image)
 
     return make
 
@@ -110,32 +117,13 @@ async def url_maker(request: Request, services: ServicesDep) -> UrlMaker:
 UrlMakerDep = Annotated[UrlMaker, Depends(url_maker)]
 
 
-def _is_plain_key(key: str) -> bool:
+def is_plain_key(key: str) -> bool:
     """A key as our code makes them: '/'-separated names, none empty, `.` or `..`."""
     return "\\" not in key and all(part not in ("", ".", "..") for part in key.split("/"))
 
 
-@router.get("/files/{key:path}", include_in_schema=False)
-async def signed_file(
-    request: Request,
-    key: str,
-    storage: StorageDep,
-    services: ServicesDep,
-    expires: int = 0,
-    signature: str = "",
-) -> Response:
-    """An object of the local folder behind a signed, expiring link (no token needed)."""
-    problem = verify(key, expires, signature, services.url_signing_key)
-    if problem:
-        raise Forbidden(problem, name="Invalid link")
-    if not _is_plain_key(key):  # we never sign one, but a key is the client's text here
-        raise NotFound("No such file", name="File not found")
-    # Anyone holding the link may keep the file as long as the link lives.
-    kept_for = max(0, expires - int(time.time()))
-    return await file_response(request, storage, key, f"public, max-age={kept_for}, immutable")
-
-
-OWNER_FILE_CACHING = "private, max-age=3600"
+# Kept, but asked again each time (a 304 when unchanged): a moderation decision applies at once.
+OWNER_FILE_CACHING = "private, no-cache"
 
 
 async def file_response(

@@ -6,17 +6,19 @@
 `/images/`. The rules run in the service as sync code, reached with `session.run_sync`.
 """
 
+import time
 from typing import Annotated, Any
 
 from fastapi import Body, Path, Query, Request, Response
 from pydantic_core import to_json
 
-from imagehub.accounts.dependencies import ModeratorUser
+from imagehub.accounts.dependencies import ModeratorUser, caller_is_staff
+from imagehub.core.errors import Forbidden, NotFound
 from imagehub.core.fields import MAX_ID, WholeNumber
 from imagehub.core.pagination import DEFAULT_LIMIT
 from imagehub.core.storage import UrlMaker
-from imagehub.http.deps import SessionDep
-from imagehub.http.files import UrlMakerDep
+from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
+from imagehub.http.files import UrlMakerDep, file_response, is_plain_key, verify
 from imagehub.http.openapi import errors
 from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
@@ -55,20 +57,22 @@ Days = Annotated[
 ]
 
 
-async def browser_url(stored: str, make_url: UrlMaker) -> str:
+async def browser_url(stored: str, make_url: UrlMaker, image_id: int, status: str) -> str:
     """An uploaded original's `storage:<key>` as a link a browser can open; other URLs as
     they are."""
     if stored.startswith(service.STORAGE_SCHEME):
-        return await make_url(stored.removeprefix(service.STORAGE_SCHEME))
+        removed = service.is_removed(Status(status))
+        return await make_url(stored.removeprefix(service.STORAGE_SCHEME), image_id, removed)
     return stored
 
 
 async def _image_out(image: Image, make_url: UrlMaker) -> dict[str, Any]:
+    thumbnail = image.thumbnail_url
     return {
         "id": image.id,
-        "url": await browser_url(image.url, make_url),
+        "url": await browser_url(image.url, make_url, image.id, image.status),
         "thumbnail_url": (
-            await browser_url(image.thumbnail_url, make_url) if image.thumbnail_url else None
+            await browser_url(thumbnail, make_url, image.id, image.status) if thumbnail else None
         ),
         "status": image.status,
         "created_at": image.created_at,
@@ -121,10 +125,13 @@ async def groups_response(
     ]
     for group in body:
         for image in group["images"]:  # uploaded originals get a browser URL
+            image_id, status = image["id"], image["status"]
             if image["url"].startswith(service.STORAGE_SCHEME):
-                image["url"] = await browser_url(image["url"], make_url)
+                image["url"] = await browser_url(image["url"], make_url, image_id, status)
             if image["thumbnail_url"]:
-                image["thumbnail_url"] = await browser_url(image["thumbnail_url"], make_url)
+                image["thumbnail_url"] = await browser_url(
+                    image["thumbnail_url"], make_url, image_id, status
+                )
     # Our own rows, in GroupOut's shape (the declared response model, which the tests hold
     # it to), written straight to JSON by pydantic-core: a page can hold thousands of
     # images, and a model per image then a second encoding cost several times more.
@@ -225,3 +232,29 @@ async def image_history(
         )
         for c in changes
     ]
+
+
+@router.get("/files/{key:path}", include_in_schema=False)
+async def signed_file(
+    request: Request,
+    key: str,
+    storage: StorageDep,
+    services: ServicesDep,
+    session: SessionDep,
+    expires: int = 0,
+    signature: str = "",
+    image: int = 0,
+) -> Response:
+    """An uploaded image behind a signed, expiring link (no token needed), as the board shows
+    it; once moderation removed the image, to staff only."""
+    problem = verify(key, expires, signature, services.url_signing_key, image=image)
+    if problem:
+        raise Forbidden(problem, name="Invalid link")
+    if not is_plain_key(key):  # we never sign one, but a key is the client's text here
+        raise NotFound("No such file", name="File not found")
+    status = (await session.run_sync(service.statuses_of, [image])).get(image)
+    if service.is_removed(status) and not await caller_is_staff(request, services, session):
+        raise NotFound("The image was removed by moderation", name="Removed by moderation")
+    # Anyone holding the link may keep the file as long as the link lives.
+    kept_for = max(0, expires - int(time.time()))
+    return await file_response(request, storage, key, f"public, max-age={kept_for}, immutable")

@@ -241,6 +241,13 @@ def insert_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     return len(inserted)
 
 
+def statuses_of(session: Session, image_ids: Sequence[int]) -> dict[int, Status]:
+    if not image_ids:
+        return {}
+    rows = session.execute(select(Image.id, Image.status).where(Image.id.in_(image_ids)))
+    return {image_id: status for image_id, status in rows}  # noqa: C416 (a Result is no mapping)
+
+
 def images_by_key(session: Session, keys: Sequence[tuple[int, str]]) -> list[Image]:
     """The images with these (group id, url), in the order asked."""
     found = session.scalars(select(Image).where(tuple_(Image.group_id, Image.url).in_(keys)))

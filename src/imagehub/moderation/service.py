@@ -21,6 +21,9 @@ from imagehub.core.fields import MAX_ID, ascii_int
 from imagehub.moderation import repository
 from imagehub.moderation.models import Group, Image, Status, StatusChange
 
+# Other domains (processing: what the owner sees of a decision) name statuses through here.
+__all__ = ["Status"]
+
 MAX_BATCH = 1000
 STORAGE_SCHEME = "storage:"
 MAX_DAYS = 3650
@@ -222,10 +225,11 @@ class UploadedOriginal:
 
 def add_uploaded_originals(
     session: Session, group: str, originals: Sequence[UploadedOriginal], created_at: datetime
-) -> None:
-    """The processing hook: a finished upload's originals enter the queue as `new`."""
+) -> list[int]:
+    """The processing hook: a finished upload's originals enter the queue as `new`.
+    Returns their image ids, in order."""
     if not originals:
-        return
+        return []
     group_id = repository.ensure_groups(session, [group], created_at)[group]
     repository.insert_images(
         session,
@@ -243,6 +247,18 @@ def add_uploaded_originals(
             for original in originals
         ],
     )
+    keys = [(group_id, STORAGE_SCHEME + original.key) for original in originals]
+    return [image.id for image in repository.images_by_key(session, keys)]
+
+
+def statuses_of(session: Session, image_ids: Sequence[int]) -> dict[int, Status]:
+    """The current status of each of these images (the uploads' owners ask)."""
+    return repository.statuses_of(session, image_ids)
+
+
+def is_removed(status: Status | None) -> bool:
+    """A `deleted` image is removed from everyone's sight but the staff's."""
+    return status is Status.DELETED
 
 
 def recount(session: Session) -> None:

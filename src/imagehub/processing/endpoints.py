@@ -92,6 +92,7 @@ def _image_fields(image: TaskImage, has: service.StoredFiles) -> dict[str, objec
         "width": image.width,
         "height": image.height,
         "links": _links(image, has),
+        "moderation": has.moderation_of(image),
     }
 
 

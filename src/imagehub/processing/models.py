@@ -8,7 +8,16 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagehub.core.db import Base, TextEnum, UTCDateTime, utcnow
@@ -92,6 +101,9 @@ class TaskImage(Base):
     # The stored thumbnail's file name (`name_thumbnail.jpg|webp`), once made: not one of
     # the four files (no `image_task` row, not in the zip).
     thumbnail: Mapped[str | None] = mapped_column(String(300))
+    # The moderation queue's image made of this upload (no foreign key: another domain's
+    # table), whose status decides who may still see the files.
+    moderation_image_id: Mapped[int | None] = mapped_column(BigInteger)
 
     def file_name(self, variant: Variant) -> str:
         """The stored file's name: its storage key's last part, its link, its zip entry."""

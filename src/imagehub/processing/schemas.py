@@ -3,6 +3,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from imagehub.core.fields import UtcDateTime
+from imagehub.moderation.service import Status
 from imagehub.processing.models import ImageState, TaskStatus
 
 
@@ -24,6 +25,10 @@ class TaskImageOut(BaseModel):
     width: int
     height: int
     links: ImageLinks
+    moderation: Status | None = Field(
+        description="its status in the moderation queue (null until its task finished); "
+        "`deleted` images are served to staff only"
+    )
 
 
 class HistoryImageOut(TaskImageOut):

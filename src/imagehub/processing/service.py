@@ -7,7 +7,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
@@ -70,14 +70,36 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoredFiles:
-    """Which (task, file name) pairs are stored: what a listing's links are made from."""
+    """Which (task, file name) pairs are stored, and what moderation decided of each image:
+    what a listing's links and statuses are made from."""
 
     stored: set[tuple[uuid.UUID, str]]
+    decisions: dict[int, moderation.Status] = field(default_factory=dict)
 
     def has(self, image: TaskImage, variant: Variant) -> bool:
         return (image.task_id, image.file_name(variant)) in self.stored
+
+    def moderation_of(self, image: TaskImage) -> moderation.Status | None:
+        if image.moderation_image_id is None:
+            return None
+        return self.decisions.get(image.moderation_image_id)
+
+    def removed(self, image: TaskImage) -> bool:
+        return moderation.is_removed(self.moderation_of(image))
+
+
+async def _decisions(
+    session: AsyncSession, images: Sequence[TaskImage]
+) -> dict[int, moderation.Status]:
+    ids = [i.moderation_image_id for i in images if i.moderation_image_id is not None]
+    if not ids:
+        return {}
+    return await session.run_sync(moderation.statuses_of, ids)
+
+
+REMOVED_MANIFEST = "removed-by-moderation.txt"
 
 
 @dataclass
@@ -209,7 +231,8 @@ async def task_view(session: AsyncSession, viewer: Viewer, task_id: uuid.UUID) -
     task = await _visible_task(session, viewer, task_id)
     images = await repository.task_images(session, task.id)
     stored = await repository.stored_links(session, [task.id])
-    return TaskView(task=task, images=images, stored=stored)
+    decisions = await _decisions(session, images)
+    return TaskView(task=task, images=images, stored=stored, decisions=decisions)
 
 
 @dataclass
@@ -237,7 +260,8 @@ async def history(
         last = images[-1]
         next_cursor = pagination.encode(HISTORY_CURSOR, last.created_at, str(last.id))
     stored = await repository.stored_links(session, sorted({i.task_id for i in images}))
-    return HistoryPage(images=images, stored=stored, next_cursor=next_cursor)
+    decisions = await _decisions(session, images)
+    return HistoryPage(images=images, stored=stored, decisions=decisions, next_cursor=next_cursor)
 
 
 @dataclass
@@ -258,9 +282,10 @@ async def task_zip(
             f"Task {task_id} is still {view.task.status}; the zip is ready once it finishes",
             name="Task not finished",
         )
+    kept = [image for image in view.images if not view.removed(image)]
     links = [
         image.file_name(variant)
-        for image in view.images
+        for image in kept
         for variant in Variant
         if view.has(image, variant)
     ]
@@ -270,6 +295,10 @@ async def task_zip(
     archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
     for link, key, size in zip(links, keys, sizes, strict=True):
         archive.add(storage.stream(key), link, size=size)  # a generator: read when sent
+    removed = [image.name for image in view.images if view.removed(image)]
+    if removed:  # said inside the zip, so the archive explains itself
+        manifest = "Left out: removed by moderation\n" + "".join(f"{n}\n" for n in removed)
+        archive.add(manifest.encode(), REMOVED_MANIFEST)
     return ZipArchive(f"task-{task_id}.zip", len(archive), iter(archive))
 
 
@@ -278,10 +307,17 @@ async def file_for_download(
 ) -> str:
     """The storage key of one stored file (or the thumbnail) of a visible task."""
     view = await task_view(session, viewer, task_id)
-    thumbnails = {image.thumbnail for image in view.images}
-    if (task_id, link) not in view.stored and link not in thumbnails:
+    image = next((i for i in view.images if link in _names_of(i)), None)
+    if image is None or ((task_id, link) not in view.stored and link != image.thumbnail):
         raise NotFound(f"Task {task_id} has no file {link}", name="File not found")
+    if view.removed(image) and not viewer.is_admin:
+        raise NotFound(f"{image.name} was removed by moderation", name="Removed by moderation")
     return object_key(task_id, link)
+
+
+def _names_of(image: TaskImage) -> set[str]:
+    names = {image.file_name(variant) for variant in Variant}
+    return names | {image.thumbnail} if image.thumbnail else names
 
 
 # --- Processing (workers): the steps a task sequences, each in its own transaction ---------
@@ -363,14 +399,17 @@ def default_group(owner_id: uuid.UUID) -> str:
 def _send_to_moderation(session: Session, task_id: uuid.UUID, group: str, now: datetime) -> None:
     """A finished upload's processed originals enter the moderation queue as `new`, in the
     upload's group or the uploader's own (same transaction as the task's last count)."""
+    images = repository.images_in_state(session, task_id, ImageState.DONE)
     originals = [
         moderation.UploadedOriginal(
             object_key(task_id, image.file_name(Variant.ORIGINAL)),
             object_key(task_id, image.thumbnail) if image.thumbnail else None,
         )
-        for image in repository.images_in_state(session, task_id, ImageState.DONE)
+        for image in images
     ]
-    moderation.add_uploaded_originals(session, group, originals, now)
+    ids = moderation.add_uploaded_originals(session, group, originals, now)
+    for image, moderation_id in zip(images, ids, strict=True):
+        image.moderation_image_id = moderation_id  # its decisions reach the owner
 
 
 def final_status(done: int, failed: int) -> TaskStatus:

@@ -12,7 +12,6 @@ from imagehub.accounts.endpoints import router as accounts_router
 from imagehub.core.config import Settings, get_settings
 from imagehub.core.jobs import configure_celery
 from imagehub.health.endpoints import router as health_router
-from imagehub.http import files
 from imagehub.http.deps import AppServices
 from imagehub.http.docs import mount_docs
 from imagehub.http.errors import install_error_handlers
@@ -78,7 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The /images/ family first: its fixed paths before /images/{id}.
         moderation_images_family.router,
         moderation.router,
-        files.router,
         repostats_router,
         pages_router,
     ):

@@ -10,11 +10,14 @@
   let cursor = null;
 
   function card(image) {
-    const preview = image.links.thumbnail || image.links.scaled || image.links.original;
+    const removed = image.moderation === "deleted"; // its files are for staff only now
+    const preview = removed ? null : image.links.thumbnail || image.links.scaled || image.links.original;
     return el("li", {},
       preview ? el("a", { class: "thumb", href: image.links.original || preview, target: "_blank", rel: "noopener" },
         el("img", { src: preview, alt: image.name, loading: "lazy" })) : null,
-      el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state)),
+      el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state),
+        image.moderation ? el("span", { class: `moderation m-${image.moderation}` },
+          removed ? "removed by moderation" : `moderation: ${image.moderation}`) : null),
       image.error ? el("p", { class: "error" }, image.error) : null,
       el("p", { class: "hint" }, when(image.created_at), " · ",
         el("a", { href: `/task/${encodeURIComponent(image.task_id)}`, download: true }, "task zip")),

@@ -92,10 +92,13 @@
     // click away at full size: the page never pulls the full images. Until the worker has
     // made it, the files are links only (an image processed before thumbnails existed
     // shows its files themselves).
+    const removed = image.moderation === "deleted"; // its files are for staff only now
     const thumbnail = image.links.thumbnail;
-    const pictured = thumbnail || image.state === "done";
+    const pictured = !removed && (thumbnail || image.state === "done");
     return el("li", {},
-      el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state)),
+      el("p", { class: "name" }, image.name, " ", el("span", { class: `state state-${image.state}` }, image.state),
+        image.moderation ? el("span", { class: `moderation m-${image.moderation}` },
+          removed ? "removed by moderation" : `moderation: ${image.moderation}`) : null),
       image.error ? el("p", { class: "error" }, image.error) : null,
       el("div", { class: "variants" },
         VARIANTS.filter((v) => image.links[v]).map((variant) =>
