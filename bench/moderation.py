@@ -156,6 +156,33 @@ end
 """
 
 
+def bulk_against_single(base: str, token: str, images: int, rounds: int = 3) -> None:
+    """500 status changes as 500 requests (one connection, one after another, keep-alive)
+    against one `PUT /images/status` of the same 500, alternating, each round on fresh ids."""
+    rng = random.Random(7)
+    headers = {"Authorization": f"Bearer {token}"}
+    singles, bulks = [], []
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        for round_number in range(rounds):
+            ids = rng.sample(range(1, images + 1), 1000)
+            status = STATUSES[round_number % 4]
+            started = time.perf_counter()
+            for image_id in ids[:500]:
+                client.put(f"/images/{image_id}", json={"status": status}).raise_for_status()
+            singles.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            client.put(
+                "/images/status", json={"ids": ids[500:], "status": status}
+            ).raise_for_status()
+            bulks.append(time.perf_counter() - started)
+    single, bulk = statistics.median(singles), statistics.median(bulks)
+    print(
+        f"\n500 status changes at {images:,} images, median of {rounds}: 500 single requests "
+        f"{single * 1000:.0f} ms ({500 / single:,.0f} images/s); one bulk request "
+        f"{bulk * 1000:.0f} ms ({500 / bulk:,.0f} images/s): {single / bulk:.1f}x the throughput"
+    )
+
+
 def server_latencies(base: str) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """The API's own request-duration histogram: (method, route) -> cumulative buckets."""
     histogram: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
@@ -299,6 +326,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
+    parser.add_argument(
+        "--bulk-only", action="store_true", help="only 500 single changes against one bulk one"
+    )
     args = parser.parse_args()
 
     if not args.skip_load:
@@ -316,6 +346,9 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         token = asyncio.run(moderator_token(base))
+        bulk_against_single(base, token, args.images)
+        if args.bulk_only:
+            return
         deep_page = min(500, args.groups // 50 - 1)  # page 500 at 30,000 groups
         cursor = deep_cursor(deep_page, 50)
         # name -> (method, path, route template as the metrics label it)

@@ -250,6 +250,24 @@ def test_a_whole_afternoon_in_the_browser(
         expect(rows.locator("tr[data-status=accepted] td").last).to_have_text("1")
     shot("statistics")
 
+    # --- Several at once: a group selected, one status for all, in one request -------------
+    page.get_by_role("link", name="Moderation").click()
+    group = page.locator("section.group").first
+    tiles = group.locator(".tile")
+    tiles.nth(0).focus()
+    page.keyboard.press("x")  # select from the keyboard
+    expect(page.locator("#bulk-count")).to_have_text("1 image(s) selected")
+    page.get_by_role("button", name="Clear the selection").click()
+    expect(page.locator("#bulk")).to_be_hidden()
+    group.get_by_role("button", name="Select the 2 shown").click()
+    expect(page.locator("#bulk-count")).to_have_text("2 image(s) selected")
+    with page.expect_request(lambda r: r.url.endswith("/images/status")) as sent:
+        page.locator("#bulk").get_by_role("button", name="Set to accepted").click()
+    assert sent.value.method == "PUT"
+    expect(tiles.locator('button[data-status="accepted"][aria-pressed="true"]')).to_have_count(2)
+    expect(page.locator("#bulk")).to_be_hidden()
+    shot("moderation-bulk")
+
     # --- More groups load as the page scrolls (the API's cursor) ---------------------------
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
     imported = page.request.post(

@@ -19,7 +19,7 @@ from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
 from imagehub.moderation.endpoints import Days, StatusFilter, actor, groups_response, statistics
-from imagehub.moderation.schemas import GroupOut, IdStatusIn, Statistics
+from imagehub.moderation.schemas import GroupOut, IdsStatusIn, IdStatusIn, Statistics, UpdatedOut
 
 router = Router(tags=["moderation"])
 
@@ -51,6 +51,19 @@ async def update_status_by_body(
         actor(user),
     )
     return Response(status_code=204)
+
+
+@router.put("/images/status", response_model=UpdatedOut, responses=errors(403, 404))
+async def update_statuses(
+    user: ModeratorUser, session: SessionDep, body: Annotated[IdsStatusIn, Body()]
+) -> UpdatedOut:
+    """Change the status of up to 500 images at once: `{ids, status}` -> `{updated}`. One
+    transaction, each change recorded; an unknown or malformed id (named in the error, and
+    in its `ids`) refuses them all."""
+    updated = await session.run_sync(
+        service.change_statuses, body.ids, service.parse_status(body.status), actor(user)
+    )
+    return UpdatedOut(updated=updated)
 
 
 @router.get("/images/stats/", response_model=Statistics, responses=errors(403))

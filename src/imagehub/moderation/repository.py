@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     Row,
     String,
+    bindparam,
     cast,
     delete,
     exists,
@@ -108,26 +109,34 @@ def get_group(session: Session, group_id: int) -> Group:
     return group
 
 
-def lock_image(session: Session, image_id: int) -> Row[Status, datetime, datetime] | None:
-    """The image's (status, created_at, changed_at), locked until the transaction ends
-    (PostgreSQL; SQLite's write transactions are serial already), so concurrent changes
-    apply one after the other."""
+def lock_images(
+    session: Session, image_ids: Sequence[int]
+) -> list[Row[int, Status, datetime, datetime]]:
+    """(id, status, created_at, changed_at) of these images, locked in id order until the
+    transaction ends (PostgreSQL; SQLite's write transactions are serial already), so
+    concurrent changes apply one after the other."""
     result = session.execute(
-        select(Image.status, Image.created_at, Image.changed_at)
-        .where(Image.id == image_id)
+        select(Image.id, Image.status, Image.created_at, Image.changed_at)
+        .where(Image.id.in_(image_ids))
+        .order_by(Image.id)
         .with_for_update()
     )
-    return result.one_or_none()
+    return list(result.all())
 
 
-def set_status(session: Session, image_id: int, status: Status, changed_at: datetime) -> None:
+def set_statuses(session: Session, status: Status, rows: Sequence[dict[str, Any]]) -> None:
+    """One cached UPDATE run as an executemany over `{image_id, new_changed_at}` rows."""
+    images = IMAGES.c
     session.execute(
-        update(IMAGES).where(IMAGES.c.id == image_id).values(status=status, changed_at=changed_at)
+        update(IMAGES)
+        .where(images.id == bindparam("image_id"))
+        .values(status=status, changed_at=bindparam("new_changed_at")),
+        rows,
     )
 
 
-def add_change(session: Session, change: dict[str, Any]) -> None:
-    session.execute(insert(STATUS_CHANGES), change)
+def add_changes(session: Session, changes: Sequence[dict[str, Any]]) -> None:
+    session.execute(insert(STATUS_CHANGES), changes)
 
 
 def changes_of(session: Session, image_id: int) -> list[StatusChange]:

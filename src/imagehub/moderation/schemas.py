@@ -66,6 +66,22 @@ class IdStatusIn(StatusIn):
     id: StrictInt | StrictStr
 
 
+MAX_BULK = 500
+
+
+class IdsStatusIn(StatusIn):
+    ids: list[StrictInt | StrictStr] = Field(
+        min_length=1,
+        max_length=MAX_BULK,
+        description=f"1 to {MAX_BULK} image ids; an unknown or malformed one refuses them all",
+        json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+    )
+
+
+class UpdatedOut(BaseModel):
+    updated: int = Field(description="images whose status was set (each change recorded)")
+
+
 class StatusChangeOut(BaseModel):
     from_status: Status
     to_status: Status

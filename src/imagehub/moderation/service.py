@@ -39,8 +39,15 @@ class InvalidStatus(InvalidInput):
 class InvalidId(InvalidInput):
     name = "Invalid id"
 
-    def __init__(self, what: str = "Image") -> None:
-        super().__init__(f"{what} ids are positive 64-bit integers")
+    def __init__(self, what: str = "Image", description: str | None = None) -> None:
+        super().__init__(description or f"{what} ids are positive 64-bit integers")
+
+    @classmethod
+    def naming(cls, bad: Sequence[str]) -> InvalidId:
+        listed = ", ".join(repr(b) for b in bad[:20]) + (" ..." if len(bad) > 20 else "")
+        error = cls(description=f"Image ids are positive 64-bit integers, not {listed}")
+        error.extra = {"ids": list(bad)}
+        return error
 
 
 def image_not_found(image_id: int) -> NotFound:
@@ -133,29 +140,74 @@ class Actor:
 def change_status(session: Session, image_id: int, status: Status, actor: Actor) -> None:
     """Set an image's status and record the change. Concurrent changes of one image apply
     one after the other (row lock), each recorded, the last one winning."""
-    current = repository.lock_image(session, image_id)
-    if current is None:
+    current = repository.lock_images(session, [image_id])
+    if not current:
         raise image_not_found(image_id)
-    previous, created_at, changed_before = current
-    # changed_at only moves forward, even across API hosts whose clocks differ a little;
-    # the row is locked, so this max is what the database would compute.
-    changed_at = max(utcnow(), changed_before)
-    repository.set_status(session, image_id, status, changed_at)
-    repository.add_change(
-        session,
-        {
-            "image_id": image_id,
-            "from_status": previous,
-            "to_status": status,
-            "changed_by": actor.id,
-            "changed_by_email": actor.email,
-            "changed_at": changed_at,
-        },
-    )
+    _record_changes(session, current, status, actor)
+
+
+def change_statuses(
+    session: Session, raw_ids: Sequence[object], status: Status, actor: Actor
+) -> int:
+    """Set many images' status at once, in this one transaction, each change recorded as a
+    single change would be; an unknown or malformed id refuses them all, naming them."""
+    malformed = [str(raw) for raw in raw_ids if not _is_id(raw)]
+    if malformed:
+        raise InvalidId.naming(malformed)
+    ids = sorted({parse_id(raw) for raw in raw_ids})  # locked in id order: no deadlock
+    current = repository.lock_images(session, ids)
+    unknown = sorted(set(ids) - {image_id for image_id, *_ in current})
+    if unknown:
+        listed = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
+        raise NotFound(
+            f"No image with id {listed}: nothing was changed",
+            name="Image not found",
+            extra={"ids": unknown},
+        )
+    _record_changes(session, current, status, actor)
+    return len(current)
+
+
+def _record_changes(
+    session: Session,
+    current: Sequence[tuple[int, Status, datetime, datetime]],
+    status: Status,
+    actor: Actor,
+) -> None:
+    """Set the status of these locked images (id, status, created_at, changed_at), record
+    each change and move the day counts, in a fixed number of statements."""
+    now = utcnow()
+    updates: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     deltas: repository.DayDeltas = {}
-    repository.count_image(deltas, previous, created_at, changed_before, sign=-1)
-    repository.count_image(deltas, status, created_at, changed_at, sign=+1)
+    for image_id, previous, created_at, changed_before in current:
+        # changed_at only moves forward, even across API hosts whose clocks differ a little;
+        # the row is locked, so this max is what the database would compute.
+        changed_at = max(now, changed_before)
+        updates.append({"image_id": image_id, "new_changed_at": changed_at})
+        changes.append(
+            {
+                "image_id": image_id,
+                "from_status": previous,
+                "to_status": status,
+                "changed_by": actor.id,
+                "changed_by_email": actor.email,
+                "changed_at": changed_at,
+            }
+        )
+        repository.count_image(deltas, previous, created_at, changed_before, sign=-1)
+        repository.count_image(deltas, status, created_at, changed_at, sign=+1)
+    repository.set_statuses(session, status, updates)
+    repository.add_changes(session, changes)
     repository.apply_day_counts(session, deltas)
+
+
+def _is_id(raw: object) -> bool:
+    try:
+        parse_id(raw)
+    except InvalidId:
+        return False
+    return True
 
 
 def history(session: Session, image_id: int) -> list[StatusChange]:

@@ -29,13 +29,19 @@
         }, status)),
         el("button", { type: "button", class: "history", onclick: () => history(image.id) }, "history"),
       ),
-      el("p", { class: "meta" }, `#${image.id} · added ${when(image.created_at)}`),
+      el("p", { class: "meta" },
+        el("label", { class: "select" },
+          el("input", { type: "checkbox", class: "pick", "aria-label": `Select image ${image.id}`,
+            onclick: (event) => pick(node, event.shiftKey) }),
+          `#${image.id}`),
+        ` · added ${when(image.created_at)}`),
     );
     node.addEventListener("keydown", (event) => {
       if (event.target !== node || event.ctrlKey || event.metaKey || event.altKey) return;
       const key = event.key.toLowerCase();
       if (KEYS[key]) { event.preventDefault(); change(node, KEYS[key]); }
       else if (key === "h") { event.preventDefault(); history(image.id); }
+      else if (key === "x") { event.preventDefault(); const box = node.querySelector(".pick"); box.checked = !box.checked; pick(node, event.shiftKey); }
       else if (["arrowright", "arrowdown", "arrowleft", "arrowup"].includes(key)) {
         event.preventDefault();
         const tiles = [...container.querySelectorAll(".tile")];
@@ -47,10 +53,21 @@
   }
 
   function groupSection(group) {
-    return el("section", { class: "group card", "aria-label": `Group ${group.name}` },
-      el("h2", {}, group.name, el("span", { class: "hint" }, `${group.count} shown of ${group.total}`)),
+    const section = el("section", { class: "group card", "aria-label": `Group ${group.name}` },
+      el("h2", {}, group.name, el("span", { class: "hint" }, `${group.count} shown of ${group.total}`),
+        el("button", { type: "button", class: "select-group", onclick: () => pickGroup(section) },
+          `Select the ${group.count} shown`)),
       el("ul", { class: "tiles" }, group.images.map((image) => tile(image, group))),
     );
+    return section;
+  }
+
+  function shown(node, status) {
+    node.dataset.status = status;
+    for (const button of node.querySelectorAll("button[data-status]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.status === status));
+    }
+    node.setAttribute("aria-label", node.getAttribute("aria-label").replace(/, \w+$/, `, ${status}`));
   }
 
   async function change(node, status) {
@@ -58,15 +75,66 @@
     const id = node.dataset.id;
     try {
       await api(`/images/${encodeURIComponent(id)}`, { method: "PUT", json: { status } });
-      node.dataset.status = status;
-      for (const button of node.querySelectorAll("button[data-status]")) {
-        button.setAttribute("aria-pressed", String(button.dataset.status === status));
-      }
-      node.setAttribute("aria-label", node.getAttribute("aria-label").replace(/, \w+$/, `, ${status}`));
+      shown(node, status);
     } catch (failure) {
       showError(error, failure);
     }
   }
+
+  // --- Several at once: pick tiles (click, shift-click for a run, x on a focused tile, a
+  // group's button), then one status for all of them in one request.
+  const bulk = document.getElementById("bulk");
+  const bulkCount = document.getElementById("bulk-count");
+  let lastPicked = null;
+
+  function picked() {
+    return [...container.querySelectorAll(".tile")].filter((t) => t.querySelector(".pick").checked);
+  }
+
+  function pick(node, extend) {
+    const tiles = [...container.querySelectorAll(".tile")];
+    if (extend && lastPicked && tiles.includes(lastPicked)) {
+      const [from, to] = [tiles.indexOf(lastPicked), tiles.indexOf(node)].sort((a, b) => a - b);
+      const checked = node.querySelector(".pick").checked;
+      for (const t of tiles.slice(from, to + 1)) t.querySelector(".pick").checked = checked;
+    }
+    lastPicked = node;
+    showPicked();
+  }
+
+  function pickGroup(section) {
+    const boxes = [...section.querySelectorAll(".pick")];
+    const all = boxes.every((box) => box.checked);
+    for (const box of boxes) box.checked = !all;
+    showPicked();
+  }
+
+  function showPicked() {
+    const count = picked().length;
+    bulk.hidden = count === 0;
+    bulkCount.textContent = `${count} image(s) selected`;
+    for (const t of container.querySelectorAll(".tile")) t.classList.toggle("picked", t.querySelector(".pick").checked);
+  }
+
+  async function changeMany(status) {
+    hideError(error);
+    const tiles = picked();
+    try {
+      await api("/images/status", { method: "PUT", json: { ids: tiles.map((t) => Number(t.dataset.id)), status } });
+      for (const t of tiles) { shown(t, status); t.querySelector(".pick").checked = false; }
+      showPicked();
+    } catch (failure) {
+      showError(error, failure);
+    }
+  }
+
+  for (const button of bulk.querySelectorAll("button[data-status]")) {
+    button.addEventListener("click", () => changeMany(button.dataset.status));
+  }
+  document.getElementById("bulk-clear").addEventListener("click", () => {
+    for (const box of container.querySelectorAll(".pick")) box.checked = false;
+    showPicked();
+  });
 
   async function history(id) {
     const dialog = document.getElementById("history-dialog");
@@ -112,6 +180,7 @@
     cursor = null;
     loading = false;
     container.replaceChildren();
+    showPicked();
     hideError(error);
     load();
   }
