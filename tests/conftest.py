@@ -149,6 +149,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@contextmanager
+def statements_of(app: FastAPI) -> Iterator[list[str]]:
+    """The SQL statements the app sends while inside (an executemany counts once)."""
+    engine = app.state.services.database.engine.sync_engine
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
 @asynccontextmanager
 async def client_for(settings: Settings, **transport: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an app of its own, for tests that need settings of their own."""

@@ -3,14 +3,11 @@ change would be, all or nothing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-import sqlalchemy as sa
 from fastapi import FastAPI
 
 from imagehub.accounts.models import Role
-from tests.conftest import assert_error, register
+from tests.conftest import assert_error, register, statements_of
 from tests.moderation.test_moderation import add, staff
 
 
@@ -87,20 +84,11 @@ async def test_a_fixed_number_of_statements_whatever_the_number_of_images(
 ) -> None:
     moderator = await staff(client, app, Role.ADMIN)
     ids = await _images(client, moderator, 500)
-    engine = app.state.services.database.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of(app) as statements:
         sizes = {}
         for n, status in ((5, "review"), (500, "accepted")):
             statements.clear()
             body = {"ids": ids[:n], "status": status}
             assert (await client.put("/images/status", headers=moderator, json=body)).is_success
             sizes[n] = len(statements)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert sizes[5] == sizes[500] <= 12, sizes

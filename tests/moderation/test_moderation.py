@@ -17,7 +17,7 @@ from imagehub.core.config import Settings
 from imagehub.core.db import Database, create_engine
 from imagehub.moderation import service as moderation
 from imagehub.moderation.models import Image
-from tests.conftest import assert_error, promote, register
+from tests.conftest import assert_error, promote, register, statements_of
 
 STATUSES = {"new", "review", "accepted", "deleted"}
 
@@ -241,14 +241,7 @@ async def test_a_fixed_number_of_queries_whatever_the_page_size(
         {"group": f"g{i}", "url": f"https://x.io/{j}.jpg"} for i in range(30) for j in range(3)
     ]
     await add(client, moderator, items)
-    engine = app.state.services.database.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of(app) as statements:
         sizes = {}
         for limit in (2, 25):
             for path in ("/groups", "/groups?status=new", "/images/groups/"):
@@ -260,8 +253,6 @@ async def test_a_fixed_number_of_queries_whatever_the_page_size(
                 sizes[(path, limit)] = len(
                     [s for s in statements if s.lstrip().upper().startswith("SELECT")]
                 )
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     for path in ("/groups", "/groups?status=new", "/images/groups/"):
         assert sizes[(path, 2)] == sizes[(path, 25)] <= 4, sizes
 
