@@ -248,6 +248,9 @@ def test_a_whole_afternoon_in_the_browser(
         expect(rows.locator("tr[data-status=new] td").last).to_have_text("0")
         expect(rows.locator("tr[data-status=review] td").last).to_have_text("1")
         expect(rows.locator("tr[data-status=accepted] td").last).to_have_text("1")
+    expect(page.locator("#daily-chart svg[role=img]")).to_be_visible()
+    expect(page.locator("#backlog")).to_have_text("1")  # the one in review
+    expect(page.locator("#daily-table tbody tr")).to_have_count(30)
     shot("statistics")
 
     # --- Several at once: a group selected, one status for all, in one request -------------
@@ -315,6 +318,12 @@ def test_a_whole_afternoon_in_the_browser(
         unlabelled = small.evaluate(UNLABELLED_CONTROLS)
         assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"
         assert small.locator("img:not([alt])").count() == 0, name
+        for chart in small.locator(".chart svg").all():
+            # Drawn at the width shown: a 12-unit label reads at 12 px, not shrunk to 6.
+            scale = chart.evaluate(
+                "(s) => s.getBoundingClientRect().width / s.viewBox.baseVal.width"
+            )
+            assert scale >= 0.95, f"{name}: a chart drawn {1 / scale:.1f}x wider than shown"
         shot(f"phone-{name}", small)
     phone.close()
 

@@ -19,7 +19,15 @@ from imagehub.http.params import Cursor, Limit
 from imagehub.http.routing import Router
 from imagehub.moderation import service
 from imagehub.moderation.endpoints import Days, StatusFilter, actor, groups_response, statistics
-from imagehub.moderation.schemas import GroupOut, IdsStatusIn, IdStatusIn, Statistics, UpdatedOut
+from imagehub.moderation.schemas import (
+    DailyOut,
+    DayOut,
+    GroupOut,
+    IdsStatusIn,
+    IdStatusIn,
+    Statistics,
+    UpdatedOut,
+)
 
 router = Router(tags=["moderation"])
 
@@ -64,6 +72,20 @@ async def update_statuses(
         service.change_statuses, body.ids, service.parse_status(body.status), actor(user)
     )
     return UpdatedOut(updated=updated)
+
+
+@router.get("/images/stats/daily", response_model=DailyOut, responses=errors(403))
+async def stats_daily(user: ModeratorUser, session: SessionDep, days: Days = 30) -> DailyOut:
+    """Per UTC day of the last N: images created, images changed, by status; and the
+    backlog now. Read from the per-day counts kept beside the images."""
+    trend = await session.run_sync(service.daily, days)
+    return DailyOut(
+        days=[
+            DayOut(date=d.day, created=Statistics(**d.created), changed=Statistics(**d.changed))
+            for d in trend.days
+        ],
+        backlog=trend.backlog,
+    )
 
 
 @router.get("/images/stats/", response_model=Statistics, responses=errors(403))

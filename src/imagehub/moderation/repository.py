@@ -174,6 +174,27 @@ def count_by_status(session: Session, column: str, since: datetime) -> dict[str,
     return counts
 
 
+def day_counts_since(session: Session, first_day: date) -> list[Row[str, date, str, int]]:
+    """(kind, day, status, count) of every kept day from `first_day` on."""
+    rows = session.execute(
+        select(DayCount.kind, DayCount.day, DayCount.status, DayCount.count).where(
+            DayCount.day >= first_day, DayCount.count != 0
+        )
+    )
+    return list(rows.all())
+
+
+def images_by_status(session: Session) -> dict[str, int]:
+    """Every image by its current status, from the day counts: each image is counted once
+    under the day it was created, as it stands."""
+    rows = session.execute(
+        select(DayCount.status, func.sum(DayCount.count))
+        .where(DayCount.kind == "created")
+        .group_by(DayCount.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
 # --- Day counts -------------------------------------------------------------------------------
 
 DayDeltas = dict[tuple[str, date, str], int]

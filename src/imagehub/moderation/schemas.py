@@ -1,3 +1,4 @@
+import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -114,3 +115,17 @@ class Statistics(BaseModel):
     review: int
     accepted: int
     deleted: int
+
+
+class DayOut(BaseModel):
+    date: datetime.date
+    created: Statistics = Field(description="images created that day, by their status now")
+    changed: Statistics = Field(
+        description="images whose last status change was that day, by the status it set "
+        "(a new image's changed_at is its created_at)"
+    )
+
+
+class DailyOut(BaseModel):
+    days: list[DayOut] = Field(description="every UTC day of the range, oldest first, today last")
+    backlog: int = Field(description="images waiting for a decision now (new + review)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -224,6 +224,40 @@ def statistics(session: Session, days: int, by: str) -> dict[str, int]:
     created_at: `/statistics`) falls in the last `days` x 24 h; every status present."""
     counts = repository.count_by_status(session, by, utcnow() - timedelta(days=days))
     return {status.value: counts.get(status.value, 0) for status in Status}
+
+
+@dataclass
+class Day:
+    day: date
+    created: dict[str, int]  # images created that day, by their status now
+    changed: dict[str, int]  # images whose last change was that day, by the status it set
+
+
+@dataclass
+class Trend:
+    days: list[Day]
+    backlog: int  # new + review, now
+
+
+def daily(session: Session, days: int) -> Trend:
+    """The last `days` UTC days, today included, each with its counts (every status, every
+    day present, zeros too), from the per-day counts kept beside the images."""
+    today = utcnow().date()
+    first = today - timedelta(days=days - 1)
+    counted: dict[tuple[str, date], dict[str, int]] = {}
+    for kind, day, status, count in repository.day_counts_since(session, first):
+        counted.setdefault((kind, day), {})[str(status)] = int(count)
+
+    def of(kind: str, day: date) -> dict[str, int]:
+        found = counted.get((kind, day), {})
+        return {status.value: found.get(status.value, 0) for status in Status}
+
+    every_day = [first + timedelta(days=n) for n in range(days)]
+    totals = repository.images_by_status(session)
+    return Trend(
+        days=[Day(day, of("created", day), of("changed", day)) for day in every_day],
+        backlog=totals.get(Status.NEW.value, 0) + totals.get(Status.REVIEW.value, 0),
+    )
 
 
 # --- Registering images -------------------------------------------------------------------

@@ -4,7 +4,6 @@
 
 const imagehubCharts = (() => {
   const SVG = "http://www.w3.org/2000/svg";
-  const WIDTH = 640;
   const HEIGHT = 280;
   const PAD = { top: 16, right: 16, bottom: 40, left: 56 };
 
@@ -26,7 +25,13 @@ const imagehubCharts = (() => {
     return values;
   }
 
-  function frame(label, top) {
+  // Drawn at the width it is shown at (its container's, within 320-640), so a label of
+  // 12 units reads at 12 px on a phone too instead of shrinking with a wide drawing.
+  function widthOf(container) {
+    return Math.round(Math.max(320, Math.min(640, container.clientWidth || 640)));
+  }
+
+  function frame(label, top, WIDTH) {
     const root = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": label });
     root.append(svg("title", {}, label));
     const levels = ticks(top);
@@ -42,7 +47,8 @@ const imagehubCharts = (() => {
 
   // items: [{label, value, className}]
   function bars(container, items, label) {
-    const { root, y } = frame(label, Math.max(0, ...items.map((item) => item.value)));
+    const WIDTH = widthOf(container);
+    const { root, y } = frame(label, Math.max(0, ...items.map((item) => item.value)), WIDTH);
     const slot = (WIDTH - PAD.left - PAD.right) / Math.max(1, items.length);
     items.forEach((item, index) => {
       const x = PAD.left + slot * index + slot * 0.2;
@@ -61,14 +67,17 @@ const imagehubCharts = (() => {
   // labels: the x values (dates); series: [{label, values}] drawn as series-0, -1, -2.
   function lines(container, labels, series, label) {
     const top = Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
-    const { root, y } = frame(label, top);
+    const WIDTH = widthOf(container);
+    const { root, y } = frame(label, top, WIDTH);
     const span = WIDTH - PAD.left - PAD.right;
     const x = (index) => PAD.left + (labels.length > 1 ? (span * index) / (labels.length - 1) : span / 2);
-    // About six dates on the axis: the first and last always, anchored inside the chart.
-    const every = Math.max(1, Math.ceil(labels.length / 6));
+    // About one date per 110 units on the axis (six at full width): the first and last
+    // always, anchored inside the chart.
+    const every = Math.max(1, Math.ceil(labels.length / Math.max(2, Math.floor(WIDTH / 110))));
     const last = labels.length - 1;
     labels.forEach((text, index) => {
-      const regular = index % every === 0 && (last - index >= every / 2 || index === 0);
+      // The last date is anchored at its end: the one before it keeps a whole step away.
+      const regular = index % every === 0 && (last - index >= every || index === 0);
       if (!regular && index !== last) return;
       const anchor = labels.length === 1 ? "middle" : index === 0 ? "start" : index === last ? "end" : "middle";
       root.append(svg("text", { x: x(index), y: HEIGHT - PAD.bottom + 20, "text-anchor": anchor }, text));
