@@ -331,7 +331,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if not args.skip_load:
+    if args.skip_load:
+        from imagehub.core import migrate
+
+        migrate.upgrade(database_url())  # the loaded database, brought up to this code's schema
+    else:
         load(args.images, args.groups)
     from tests.conftest import free_port
 

@@ -159,6 +159,7 @@ async def test_groups_shape_order_and_filter(
         "id",
         "url",
         "thumbnail_url",
+        "upload",
         "status",
         "created_at",
         "changed_at",

@@ -50,6 +50,16 @@ async def test_originals_enter_the_queue_with_signed_links(
     )
     assert registered.status_code == 201, registered.text
     assert registered.json()[0]["thumbnail_url"] is None
+    assert registered.json()[0]["upload"] is None
+    # What a moderator judges an upload by: its name, its uploader, its size.
+    uploads = {i["upload"]["name"]: i["upload"] for i in holiday["images"]}
+    assert uploads["a.jpg"] == {
+        "name": "a.jpg",
+        "uploaded_by": owner["user"]["email"],
+        "width": 40,
+        "height": 30,
+        "size_bytes": len(images.jpeg()),
+    }
     one = (await client.get(f"/images/{holiday['images'][0]['id']}", headers=moderator)).json()
     assert one["thumbnail_url"].startswith("http://testserver/files/tasks/")
 

@@ -220,6 +220,11 @@ def test_a_whole_afternoon_in_the_browser(
     assert group.locator("h2 b").count() == 0
     tiles = group.locator(".tile")
     expect(tiles).to_have_count(2)
+    # What a moderator judges by: the whole image, its name, its uploader, its size.
+    expect(group.locator(".tile .upload", has_text=JPEG_NAME)).to_contain_text(email)
+    expect(group.locator(".tile .upload", has_text="rocket.png")).to_contain_text("640\u00d7427")
+    fit = page.locator(".tile img").first.evaluate("(i) => getComputedStyle(i).objectFit")
+    assert fit == "contain"
     tiles.nth(0).get_by_role("button", name="accepted").click()
     expect(tiles.nth(0).get_by_role("button", name="accepted")).to_have_attribute(
         "aria-pressed", "true"

@@ -14,6 +14,13 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def emails_of(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {user_id: email for user_id, email in rows}  # noqa: C416 (a Result is no mapping)
+
+
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.scalars(select(User).where(User.email == email))
     return result.one_or_none()

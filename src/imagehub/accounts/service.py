@@ -101,6 +101,11 @@ async def get_active_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+async def emails_of(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The emails of these accounts (one that was deleted is simply absent)."""
+    return await repository.emails_of(session, sorted(set(user_ids)))
+
+
 async def find_by_email(session: AsyncSession, email: str) -> User:
     user = await repository.get_user_by_email(session, normalize_email(email))
     if user is None:

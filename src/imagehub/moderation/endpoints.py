@@ -7,11 +7,13 @@
 """
 
 import time
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Body, Path, Query, Request, Response
 from pydantic_core import to_json
 
+from imagehub.accounts import service as accounts
 from imagehub.accounts.dependencies import ModeratorUser, caller_is_staff
 from imagehub.core.errors import Forbidden, NotFound
 from imagehub.core.fields import MAX_ID, WholeNumber
@@ -66,13 +68,37 @@ async def browser_url(stored: str, make_url: UrlMaker, image_id: int, status: st
     return stored
 
 
-async def _image_out(image: Image, make_url: UrlMaker) -> dict[str, Any]:
+def _upload(
+    name: str | None,
+    uploaded_by: uuid.UUID | None,
+    width: int | None,
+    height: int | None,
+    size_bytes: int | None,
+    emails: dict[uuid.UUID, str],
+) -> dict[str, Any] | None:
+    if name is None:
+        return None  # registered by its URL
+    return {
+        "name": name,
+        "uploaded_by": emails.get(uploaded_by) if uploaded_by else None,
+        "width": width,
+        "height": height,
+        "size_bytes": size_bytes,
+    }
+
+
+async def _image_out(image: Image, make_url: UrlMaker, session: SessionDep) -> dict[str, Any]:
     thumbnail = image.thumbnail_url
+    uploader = [image.uploaded_by] if image.uploaded_by else []
+    emails = await accounts.emails_of(session, uploader)
     return {
         "id": image.id,
         "url": await browser_url(image.url, make_url, image.id, image.status),
         "thumbnail_url": (
             await browser_url(thumbnail, make_url, image.id, image.status) if thumbnail else None
+        ),
+        "upload": _upload(
+            image.name, image.uploaded_by, image.width, image.height, image.size_bytes, emails
         ),
         "status": image.status,
         "created_at": image.created_at,
@@ -98,6 +124,8 @@ async def groups_response(
         cursor=cursor,
         limit=limit,
     )
+    uploaders = [row[8] for view in page.groups for row in view.images if row[8] is not None]
+    emails = await accounts.emails_of(session, uploaders)  # one query for the page
     headers = {}
     if page.next_cursor:
         next_url = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
@@ -114,11 +142,25 @@ async def groups_response(
                     "id": image_id,
                     "url": url,
                     "thumbnail_url": thumbnail_url,
+                    "upload": _upload(name, uploader, width, height, size, emails),
                     "status": status,
                     "created_at": created_at,
                     "changed_at": changed_at,
                 }
-                for image_id, _, url, thumbnail_url, status, created_at, changed_at in view.images
+                for (
+                    image_id,
+                    _,
+                    url,
+                    thumbnail_url,
+                    status,
+                    created_at,
+                    changed_at,
+                    name,
+                    uploader,
+                    width,
+                    height,
+                    size,
+                ) in view.images
             ],
         }
         for view in page.groups
@@ -183,7 +225,7 @@ async def register_images(
     images = (await session.run_sync(service.register, new)).images
     return [
         ImageDetailOut(
-            **await _image_out(image, make_url), group_id=image.group_id, group=item.group
+            **await _image_out(image, make_url, session), group_id=image.group_id, group=item.group
         )
         for image, item in zip(images, items, strict=True)
     ]
@@ -195,7 +237,7 @@ async def get_image(
 ) -> ImageDetailOut:
     """One image."""
     image, group = await session.run_sync(service.get_image, service.parse_id(image_id))
-    fields = await _image_out(image, make_url)
+    fields = await _image_out(image, make_url, session)
     return ImageDetailOut(**fields, group_id=group.id, group=group.name)
 
 

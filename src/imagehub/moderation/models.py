@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
     Uuid,
@@ -58,6 +59,13 @@ class Image(Base):
     url: Mapped[str] = mapped_column(String(2048))
     # Uploads only: the worker's small rendition, `storage:<key>` like `url`.
     thumbnail_url: Mapped[str | None] = mapped_column(String(2048))
+    # Uploads only, for the moderator to judge by: the file's name, who uploaded it (an
+    # account id: no foreign key into another domain's table), its size.
+    name: Mapped[str | None] = mapped_column(String(255))
+    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[Status] = mapped_column(TextEnum(Status), default=Status.NEW)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -8,6 +8,7 @@ request, where awaiting each statement would cost one hop per statement).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Date,
     Row,
     String,
-    bindparam,
+    case,
     cast,
     delete,
     exists,
@@ -64,7 +65,15 @@ def group_totals(session: Session, group_ids: Sequence[int]) -> dict[int, int]:
     return {group_id: int(count) for group_id, count in rows}
 
 
-ImageRow = Row[int, int, str, str | None, str, datetime, datetime]
+# id, group id, url, thumbnail url, status, created_at, changed_at, then UPLOAD_COLUMNS.
+ImageRow = Row[
+    int, int, str, str | None, str, datetime, datetime,
+    str | None, uuid.UUID | None, int | None, int | None, int | None,
+]  # fmt: skip
+
+
+# What a tile shows of an upload (all null for an image registered by its URL).
+UPLOAD_COLUMNS = ("name", "uploaded_by", "width", "height", "size_bytes")
 
 
 def images_of(
@@ -88,6 +97,7 @@ def images_of(
         status_text,
         images.created_at,
         images.changed_at,
+        *(images[name] for name in UPLOAD_COLUMNS),
     ).where(images.group_id.in_(group_ids))
     if status is not None:
         query = query.where(images.status == status)
@@ -124,14 +134,13 @@ def lock_images(
     return list(result.all())
 
 
-def set_statuses(session: Session, status: Status, rows: Sequence[dict[str, Any]]) -> None:
-    """One cached UPDATE run as an executemany over `{image_id, new_changed_at}` rows."""
+def set_statuses(session: Session, image_ids: Sequence[int], status: Status, now: datetime) -> None:
+    """One UPDATE for them all; changed_at only moves forward (to `now`, or stays where a
+    clock ahead of ours put it), as the service computes it for the history."""
     images = IMAGES.c
+    forward = case((images.changed_at > now, images.changed_at), else_=now)
     session.execute(
-        update(IMAGES)
-        .where(images.id == bindparam("image_id"))
-        .values(status=status, changed_at=bindparam("new_changed_at")),
-        rows,
+        update(IMAGES).where(images.id.in_(image_ids)).values(status=status, changed_at=forward)
     )
 
 

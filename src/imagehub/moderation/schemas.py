@@ -32,9 +32,22 @@ HttpUrl = Annotated[
 GroupName = Annotated[Name, Field(min_length=1, max_length=200)]
 
 
+class UploadOut(BaseModel):
+    """What a moderator judges an upload by, beside the image itself."""
+
+    name: str = Field(description="the file's name as uploaded")
+    uploaded_by: str | None = Field(description="the uploader's email (null once deleted)")
+    width: int
+    height: int
+    size_bytes: int
+
+
 class ModerationImageOut(BaseModel):
     id: int
     url: str
+    upload: UploadOut | None = Field(
+        description="the upload it came from (null for an image registered by its URL)"
+    )
     thumbnail_url: str | None = Field(
         description="a small rendition to show in lists (uploads only; null for an image "
         "registered by its URL)"

@@ -177,14 +177,12 @@ def _record_changes(
     """Set the status of these locked images (id, status, created_at, changed_at), record
     each change and move the day counts, in a fixed number of statements."""
     now = utcnow()
-    updates: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     deltas: repository.DayDeltas = {}
     for image_id, previous, created_at, changed_before in current:
         # changed_at only moves forward, even across API hosts whose clocks differ a little;
         # the row is locked, so this max is what the database would compute.
         changed_at = max(now, changed_before)
-        updates.append({"image_id": image_id, "new_changed_at": changed_at})
         changes.append(
             {
                 "image_id": image_id,
@@ -197,7 +195,7 @@ def _record_changes(
         )
         repository.count_image(deltas, previous, created_at, changed_before, sign=-1)
         repository.count_image(deltas, status, created_at, changed_at, sign=+1)
-    repository.set_statuses(session, status, updates)
+    repository.set_statuses(session, [row[0] for row in current], status, now)
     repository.add_changes(session, changes)
     repository.apply_day_counts(session, deltas)
 
@@ -307,6 +305,11 @@ def register(session: Session, items: Sequence[NewImage]) -> Registration:
 class UploadedOriginal:
     key: str  # in storage
     thumbnail_key: str | None
+    name: str
+    uploaded_by: uuid.UUID
+    width: int
+    height: int
+    size_bytes: int
 
 
 def add_uploaded_originals(
@@ -326,6 +329,11 @@ def add_uploaded_originals(
                 "thumbnail_url": (
                     STORAGE_SCHEME + original.thumbnail_key if original.thumbnail_key else None
                 ),
+                "name": original.name,
+                "uploaded_by": original.uploaded_by,
+                "width": original.width,
+                "height": original.height,
+                "size_bytes": original.size_bytes,
                 "status": Status.NEW,
                 "created_at": created_at,
                 "changed_at": created_at,

@@ -404,6 +404,11 @@ def _send_to_moderation(session: Session, task_id: uuid.UUID, group: str, now: d
         moderation.UploadedOriginal(
             object_key(task_id, image.file_name(Variant.ORIGINAL)),
             object_key(task_id, image.thumbnail) if image.thumbnail else None,
+            name=image.name,
+            uploaded_by=image.owner_id,
+            width=image.width,
+            height=image.height,
+            size_bytes=image.size_bytes,
         )
         for image in images
     ]

@@ -14,6 +14,12 @@
   let loading = false;
   let generation = 0; // a newer filter makes answers to older requests stale
 
+  function bytes(count) {
+    if (count < 1000) return `${count} B`;
+    if (count < 1_000_000) return `${(count / 1000).toFixed(0)} kB`;
+    return `${(count / 1_000_000).toFixed(1)} MB`;
+  }
+
   function tile(image, group) {
     const node = el("li", {
       class: "tile", tabindex: 0, "data-id": image.id, "data-status": image.status,
@@ -29,6 +35,11 @@
         }, status)),
         el("button", { type: "button", class: "history", onclick: () => history(image.id) }, "history"),
       ),
+      image.upload ? el("p", { class: "upload" },
+        el("span", { class: "name" }, image.upload.name), " ",
+        el("span", { class: "hint" },
+          `${image.upload.width}×${image.upload.height}, ${bytes(image.upload.size_bytes)}, ` +
+          `by ${image.upload.uploaded_by || "a deleted account"}`)) : null,
       el("p", { class: "meta" },
         el("label", { class: "select" },
           el("input", { type: "checkbox", class: "pick", "aria-label": `Select image ${image.id}`,
