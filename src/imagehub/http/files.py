@@ -1,9 +1,10 @@
 """Links to stored objects that a browser opens without a token, as an <img> needs, and
 how every stored file is answered.
 
-On S3 the storage presigns them. For the local folder the API signs them itself,
-`/files/<key>?expires=<unix time>&signature=<hex>`, and serves them here: anyone holding the
-link may fetch that one object until it expires.
+On S3 the storage presigns them. For the local folder (and for an image moderation removed)
+the API signs them itself, `/files/<key>?expires=<unix time>&image=<id>&signature=<hex>`, and
+the moderation domain serves them (it checks the image's status): anyone holding the link
+may fetch that one object until it expires.
 
 Links are made to be cached: those made within the same hour share their expiry (at least
 the configured lifetime away), so an image's link stays the same and a page seen again is
