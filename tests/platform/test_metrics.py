@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -139,3 +140,35 @@ def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path: Path, redis_url: 
         assert ("imagehub_queue_jobs_waiting", frozenset({("queue", "celery")})) in samples
     finally:
         stop_process_tree(worker)
+
+
+def test_api_processes_add_up_their_metrics_and_remove_the_folder(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'api.db'}"
+    migrate.upgrade(database_url)
+    port = free_port()
+    env = imagehub_env(
+        tmp_path,
+        database_url=database_url,
+        broker_url="memory://",
+        secret_key=TEST_SECRET,
+        port=str(port),
+    )
+    log = tmp_path / "api.log"
+    process = start_imagehub(["api", "--workers", "2"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: len(psutil.Process(process.pid).children()) >= 2, 60, "2 workers", log)
+        wait_for(lambda: healthy(base), 60, "/healthz", log)
+        folder = metrics_folder_of(process.pid)
+        for _ in range(20):  # new connections: both processes answer some
+            assert httpx.get(f"{base}/healthz", timeout=5).is_success
+        samples = _samples(httpx.get(f"{base}/metrics", timeout=5).text)
+        counted = _value(
+            samples, "imagehub_http_requests_total", method="GET", route="/healthz", status="200"
+        )
+        assert counted >= 20  # every process's, whichever answers the scrape
+        process.terminate()
+        assert process.wait(30) == 0, log.read_text()[-3000:]
+    finally:
+        stop_process_tree(process)
+    assert not folder.exists()

@@ -179,19 +179,26 @@ def api(
     """Run the HTTP API (production: needs IMAGEHUB_SECRET_KEY and a broker)."""
     settings = _production_settings()
     processes = workers or settings.api_workers
+    made_folder = None
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several processes share /metrics through files in one folder.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imagehub-metrics-")
-    uvicorn.run(
-        "imagehub.run.api:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=processes,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+        # Several processes share /metrics through files in one folder (the workers are
+        # new interpreters, so setting it here, before they start, is early enough).
+        made_folder = tempfile.mkdtemp(prefix="imagehub-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_folder
+    try:
+        uvicorn.run(
+            "imagehub.run.api:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=processes,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
+    finally:
+        if made_folder:
+            shutil.rmtree(made_folder, ignore_errors=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
