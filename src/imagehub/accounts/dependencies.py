@@ -88,8 +88,7 @@ async def current_user_read_apart(caller: CallerId, services: ServicesDep) -> Us
 async def caller_is_staff(request: Request, services: ServicesDep, session: SessionDep) -> bool:
     """Whether the request carries a moderator's or an admin's credentials (bearer or
     cookie); never an error. For routes open to anyone that show staff a little more."""
-    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    token = token or session_token(request) or ""
+    token = await bearer_scheme(request) or session_token(request)
     if not token:
         return False
     try:
