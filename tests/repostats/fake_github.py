@@ -6,9 +6,14 @@ and then executed by graphql-core over the fake's data, so the answer has exactl
 that was asked for; every REST payload starts from the example GitHub's OpenAPI description
 gives for that route and is validated against its schema before it is sent.
 
-Users, repositories, `Link` pagination, ETag/304, rate-limit headers and quota (a 304 is
-free only for an authorized request), 403/429 with `retry-after`, 404 and 5xx on demand,
-and latency, all counted at the server.
+Users and organizations, repositories, `Link` pagination in GitHub's own form (absolute
+URLs naming `/user/{id}/repos?...&page=N`), ETag/304 on every GET, rate-limit headers and
+quota (a 304 is free only for an authorized request; a spent hour is a 403 for REST and a
+200 with a RATE_LIMITED error for GraphQL), 301 for a renamed repository, a listed
+repository whose details answer 404, user payloads without `node_id` (older GitHub
+Enterprise), secondary limits with or without a hint, 5xx on demand, and latency, all
+counted at the server. What it says in each case follows the recordings of the real API in
+`recordings.json` (see `test_replayed_github.py`).
 """
 
 from __future__ import annotations
@@ -75,6 +80,14 @@ def _documented(path: str) -> tuple[dict[str, Any], OAS30Validator]:
     return example, OAS30Validator(content["schema"])
 
 
+# What GitHub says when a secondary limit comes without Retry-After (and with quota left).
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+    "again. If you reach out to GitHub Support for help, please include the request ID "
+    "DEEE:4E297:23C6134F:24AB7C8A:6778605C."
+)
+
+
 @dataclass
 class FakeRepo:
     id: int
@@ -83,6 +96,12 @@ class FakeRepo:
     forks: int
     watchers: int
     fork: bool = False
+    # Names it had before a rename: GET /repos/{owner}/{old} answers 301.
+    previous_names: list[str] = field(default_factory=list)
+    # Listed, but its details answer 404 (deleted or made private since the list).
+    hidden: bool = False
+    # The name list pages still show (renamed between the list and the details).
+    listed_as: str | None = None
 
 
 @dataclass
@@ -91,10 +110,12 @@ class FakeUser:
     login: str
     name: str | None
     repos: list[FakeRepo] = field(default_factory=list)
+    kind: str = "User"  # or "Organization"
+    has_node_id: bool = True  # older GitHub Enterprise gives none
 
     @property
     def node_id(self) -> str:
-        return f"U_{self.id}"
+        return f"{'O' if self.kind == 'Organization' else 'U'}_{self.id}"
 
 
 @dataclass
@@ -103,6 +124,7 @@ class Failure:
     status: int
     times: int
     headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # JSON; None: a message naming the failure
 
 
 class FakeGitHub:
@@ -114,9 +136,11 @@ class FakeGitHub:
         self.reset_at = int(time.time()) + 3600
         self.failures: list[Failure] = []
         self.requests = 0
+        self.paths: list[str] = []  # of every request, in order
         self.quota_spent = 0
         self.not_modified = 0
         self.graphql_requests: list[tuple[str, dict[str, Any]]] = []  # (document, variables)
+        self.graphql_spent_answers = 0
         self.violations: list[str] = []
         # Tests check every payload; a benchmark may check each route's first one only.
         self.validate_every_payload = True
@@ -129,9 +153,15 @@ class FakeGitHub:
     # --- Data ---------------------------------------------------------------------------
 
     def add_user(
-        self, user_id: int, login: str, repos: int = 3, name: str | None = None
+        self,
+        user_id: int,
+        login: str,
+        repos: int = 3,
+        name: str | None = None,
+        kind: str = "User",
+        has_node_id: bool = True,
     ) -> FakeUser:
-        user = FakeUser(user_id, login, name or login.title())
+        user = FakeUser(user_id, login, name or login.title(), kind=kind, has_node_id=has_node_id)
         for n in range(repos):
             repo_id = user_id * 1000 + n  # GraphQL's databaseId is a 32-bit Int
             # Watchers differ from stars, as on GitHub (the REST list repeats the stars).
@@ -142,8 +172,31 @@ class FakeGitHub:
     def by_login(self, login: str) -> FakeUser | None:
         return next((u for u in self.users.values() if u.login.lower() == login.lower()), None)
 
-    def fail(self, path_part: str, status: int, times: int = 1, **headers: str) -> None:
-        self.failures.append(Failure(path_part, status, times, headers))
+    def fail(
+        self,
+        path_part: str,
+        status: int,
+        times: int = 1,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.failures.append(Failure(path_part, status, times, headers or {}, body))
+
+    def secondary_limit(self, path_part: str, times: int = 1) -> None:
+        """GitHub's hint-less secondary limit: a 403 whose body alone says what it is."""
+        body = {
+            "message": SECONDARY_LIMIT_MESSAGE,
+            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        }
+        self.fail(path_part, 403, times, body)
+
+    def new_window(self) -> None:
+        """The hour turns: the quota is whole again, until the next reset."""
+        self.remaining = self.quota
+        self.reset_at += 3600
+
+    def by_id(self, user_id: int) -> FakeUser | None:
+        return self.users.get(user_id)
 
     def counters(self) -> tuple[int, int]:
         return self.requests, self.quota_spent
@@ -157,8 +210,14 @@ class FakeGitHub:
             routes=[
                 Route("/users/{login}", self._user),
                 Route("/user/{account_id:int}", self._user_by_id),
-                Route("/users/{login}/repos", self._user_repos),
+                # GitHub lists an organization's repositories at /users/{login}/repos too.
+                Route("/users/{login}/repos", self._repos_by_login),
+                Route("/orgs/{login}/repos", self._repos_by_login),
+                # Where GitHub's `Link` headers send the next pages.
+                Route("/user/{account_id:int}/repos", self._repos_by_id),
+                Route("/organizations/{account_id:int}/repos", self._repos_by_id),
                 Route("/repos/{owner}/{repo}", self._repo),
+                Route("/repositories/{repo_id:int}", self._repo_by_id),
                 Route("/graphql", self._graphql, methods=["POST"]),
             ],
         )
@@ -229,30 +288,38 @@ class FakeGitHub:
             login=user.login,
             name=user.name,
             node_id=user.node_id,
+            type=user.kind,
             public_repos=len(user.repos),
         )
+        if not user.has_node_id:
+            del payload["node_id"]
         return payload
+
+    def _account_answer(self, request: Request, user: FakeUser | None, route: str) -> Response:
+        if user is None:
+            return self._not_found()
+        # Older GitHub Enterprise's payloads predate today's schema (no node_id).
+        validator = _documented(route)[1] if user.has_node_id else None
+        return self._json(request, self._user_payload(user), validator)
 
     async def _user(self, request: Request) -> Response:
         user = self.by_login(request.path_params["login"])
-        if user is None:
-            return self._not_found()
-        return self._json(request, self._user_payload(user), _documented("/users/{username}")[1])
+        return self._account_answer(request, user, "/users/{username}")
 
     async def _user_by_id(self, request: Request) -> Response:
-        user = self.users.get(request.path_params["account_id"])
-        if user is None:
-            return self._not_found()
-        return self._json(request, self._user_payload(user), _documented("/user/{account_id}")[1])
+        user = self.by_id(request.path_params["account_id"])
+        return self._account_answer(request, user, "/user/{account_id}")
 
     def _repo_payload(self, user: FakeUser, repo: FakeRepo, path: str) -> dict[str, Any]:
-        example, _ = _documented(path)
-        payload = copy.deepcopy(example[0] if isinstance(example, list) else example)
+        example: Any = _documented(path)[0]
+        listed = isinstance(example, list)
+        payload: dict[str, Any] = copy.deepcopy(example[0] if listed else example)
+        name = (repo.listed_as or repo.name) if listed else repo.name
         payload.update(
             id=repo.id,
             node_id=f"R_{repo.id}",
-            name=repo.name,
-            full_name=f"{user.login}/{repo.name}",
+            name=name,
+            full_name=f"{user.login}/{name}",
             fork=repo.fork,
             stargazers_count=repo.stars,
             forks_count=repo.forks,
@@ -269,34 +336,79 @@ class FakeGitHub:
             payload["subscribers_count"] = repo.watchers
         return payload
 
-    async def _user_repos(self, request: Request) -> Response:
-        user = self.by_login(request.path_params["login"])
+    async def _repos_by_login(self, request: Request) -> Response:
+        return self._repos(request, self.by_login(request.path_params["login"]))
+
+    async def _repos_by_id(self, request: Request) -> Response:
+        return self._repos(request, self.by_id(request.path_params["account_id"]))
+
+    def _repos(self, request: Request, user: FakeUser | None) -> Response:
         if user is None:
             return self._not_found()
-        per_page = min(100, int(request.query_params.get("per_page", 30)))
-        page = int(request.query_params.get("page", 1))
-        repos = sorted(user.repos, key=lambda r: r.name)
+        organization = user.kind == "Organization"
+        route = "/orgs/{org}/repos" if organization else "/users/{username}/repos"
+        query = request.query_params
+        per_page = min(100, int(query.get("per_page", 30)))
+        page = int(query.get("page", 1))
+        # The default order: by name for a user's list, by creation for an organization's
+        # (here, by id); `sort=full_name` asks for names in both.
+        by_name = query.get("sort", "created" if organization else "full_name") == "full_name"
+        repos = sorted(user.repos, key=(lambda r: r.name) if by_name else (lambda r: r.id))
         pages = max(1, math.ceil(len(repos) / per_page))
         chunk = repos[(page - 1) * per_page : page * per_page]
-        payload = [self._repo_payload(user, r, "/users/{username}/repos") for r in chunk]
-        response = self._json(request, payload, _documented("/users/{username}/repos")[1])
+        payload = [self._repo_payload(user, r, route) for r in chunk]
+        response = self._json(request, payload, _documented(route)[1])
+        # GitHub's own form: absolute, by the account's id, the query as asked plus the page.
+        kept = "&".join(f"{k}={v}" for k, v in query.multi_items() if k != "page")
+        owner = "organizations" if organization else "user"
+        base = f"{self.url}/{owner}/{user.id}/repos?{kept}{'&' if kept else ''}page="
         links = []
-        base = f"{self.url}/users/{user.login}/repos?type=owner&per_page={per_page}"
-        if page < pages:
-            links += [f'<{base}&page={page + 1}>; rel="next"', f'<{base}&page={pages}>; rel="last"']
         if page > 1:
-            links += [f'<{base}&page={page - 1}>; rel="prev"', f'<{base}&page=1>; rel="first"']
+            links += [f'<{base}{page - 1}>; rel="prev"']
+        if page < pages:
+            links += [f'<{base}{page + 1}>; rel="next"', f'<{base}{pages}>; rel="last"']
+        if page > 1:
+            links += [f'<{base}1>; rel="first"']
         if links:
             response.headers["link"] = ", ".join(links)
         return response
+
+    def _owner_and_repo(self, repo_id: int) -> tuple[FakeUser, FakeRepo] | None:
+        for user in self.users.values():
+            for repo in user.repos:
+                if repo.id == repo_id:
+                    return user, repo
+        return None
 
     async def _repo(self, request: Request) -> Response:
         user = self.by_login(request.path_params["owner"])
         name = request.path_params["repo"]
         repo = next((r for r in user.repos if r.name == name), None) if user else None
-        if user is None or repo is None:
+        if user is not None and repo is None:
+            renamed = next((r for r in user.repos if name in r.previous_names), None)
+            if renamed is not None:
+                return self._moved(renamed)
+        if user is None or repo is None or repo.hidden:
             return self._not_found()
         payload = self._repo_payload(user, repo, "/repos/{owner}/{repo}")
+        return self._json(request, payload, _documented("/repos/{owner}/{repo}")[1])
+
+    def _moved(self, repo: FakeRepo) -> Response:
+        """What GitHub answers for a renamed or transferred repository's old name."""
+        location = f"{self.url}/repositories/{repo.id}"
+        body = {
+            "message": "Moved Permanently",
+            "url": location,
+            "documentation_url": "https://docs.github.com/v3/#http-redirects",
+        }
+        return JSONResponse(body, 301, headers={**self._headers(), "location": location})
+
+    async def _repo_by_id(self, request: Request) -> Response:
+        found = self._owner_and_repo(request.path_params["repo_id"])
+        if found is None or found[1].hidden:
+            return self._not_found()
+        payload = self._repo_payload(*found, "/repos/{owner}/{repo}")
+        # Not in GitHub's description, but the same repository object as /repos/{o}/{r}.
         return self._json(request, payload, _documented("/repos/{owner}/{repo}")[1])
 
     async def _graphql(self, request: Request) -> Response:
@@ -305,6 +417,8 @@ class FakeGitHub:
         body = await request.json()
         query, variables = body["query"], body.get("variables") or {}
         self.graphql_requests.append((query, variables))
+        if request.scope.get("fake_quota_spent"):
+            return self._graphql_spent()
         try:
             document = graphql.parse(query)
         except graphql.GraphQLError as error:
@@ -317,7 +431,11 @@ class FakeGitHub:
                 {"errors": [{"message": e.message} for e in errors]}, headers=self._headers()
             )
         result = graphql.execute(
-            graphql_schema(), document, root_value=self._graphql_root(), variable_values=variables
+            graphql_schema(),
+            document,
+            root_value=self._graphql_root(),
+            variable_values=variables,
+            operation_name=body.get("operationName"),
         )
         if asyncio.iscoroutine(result) or hasattr(result, "__await__"):
             result = await result
@@ -325,6 +443,16 @@ class FakeGitHub:
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]
         return JSONResponse(payload, headers={**self._headers(), "x-ratelimit-resource": "graphql"})
+
+    def _graphql_spent(self) -> Response:
+        """GraphQL's spent hour: a 200 whose error says so (typed the first time)."""
+        self.graphql_spent_answers += 1
+        error: dict[str, Any] = {"message": "API rate limit already exceeded for user ID 1."}
+        if self.graphql_spent_answers == 1:
+            error = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}
+        return JSONResponse(
+            {"errors": [error]}, headers={**self._headers(), "x-ratelimit-resource": "graphql"}
+        )
 
     def _graphql_root(self) -> dict[str, Any]:
         def user_node(user: FakeUser) -> dict[str, Any]:
@@ -350,7 +478,7 @@ class FakeGitHub:
                 }
 
             return {
-                "__typename": "User",
+                "__typename": user.kind,
                 "databaseId": user.id,
                 "login": user.login,
                 "name": user.name,
@@ -358,19 +486,27 @@ class FakeGitHub:
             }
 
         def node(_: Any, id: str) -> dict[str, Any] | None:
-            user = next((u for u in self.users.values() if u.node_id == id), None)
+            user = next((u for u in self.users.values() if u.has_node_id and u.node_id == id), None)
             return user_node(user) if user else None
 
-        def user(_: Any, login: str) -> dict[str, Any] | None:
-            found = self.by_login(login)
-            return user_node(found) if found else None
+        def owner(kinds: tuple[str, ...]) -> Any:
+            def resolve(_: Any, login: str) -> dict[str, Any] | None:
+                found = self.by_login(login)
+                return user_node(found) if found and found.kind in kinds else None
 
-        return {"node": node, "user": user}
+            return resolve
+
+        return {
+            "node": node,
+            "user": owner(("User",)),
+            "organization": owner(("Organization",)),
+            "repositoryOwner": owner(("User", "Organization")),
+        }
 
 
 class _Gate:
     """Counts every request, spends quota, injects latency and failures, and answers 403
-    once the hour's quota is spent, with GitHub's headers."""
+    once the hour's quota is spent (REST), with GitHub's headers and words."""
 
     def __init__(self, app: Any, fake: FakeGitHub) -> None:
         self.app = app
@@ -385,27 +521,35 @@ class _Gate:
             await asyncio.sleep(fake.latency)
         with fake._lock:
             fake.requests += 1
+            fake.paths.append(scope["path"])
             failure = next((f for f in fake.failures if f.path_part in scope["path"]), None)
             if failure:
                 failure.times -= 1
                 if failure.times <= 0:
                     fake.failures.remove(failure)
             limited = fake.remaining <= 0
-            if not limited and not failure:
+            if limited and scope["path"] == "/graphql" and not failure:
+                limited = False  # GraphQL says so in a 200 (`_graphql_spent`)
+                scope["fake_quota_spent"] = True
+            elif not limited and not failure:
                 fake.remaining -= 1
                 fake.quota_spent += 1
         if limited:
             response: Response = JSONResponse(
                 {
-                    "message": "API rate limit exceeded",
-                    "documentation_url": "https://docs.github.com",
+                    "message": "API rate limit exceeded for 127.0.0.1. (But here's the good "
+                    "news: Authenticated requests get a higher rate limit. Check out the "
+                    "documentation for more details.)",
+                    "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
                 },
                 403,
                 headers=fake._headers(),
             )
         elif failure:
             response = JSONResponse(
-                {"message": f"fake failure {failure.status}"},
+                {"message": f"fake failure {failure.status}"}
+                if failure.body is None
+                else failure.body,
                 failure.status,
                 headers={**fake._headers(), **failure.headers},
             )

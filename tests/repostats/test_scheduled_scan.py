@@ -15,8 +15,8 @@ from imagehub.repostats.models import GithubUser, Repo, Stat
 from imagehub.run.embedded import EmbeddedRedis
 from tests.conftest import TEST_SECRET, connected
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
-from tests.repostats.conftest import TOKEN
 from tests.repostats.fake_github import FakeGitHub
+from tests.repostats.helpers import TOKEN
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,9 @@ from PIL import Image
 
 from tests.conftest import free_port, service_unavailable
 from tests.platform.processes import imagehub_env, start_imagehub, stop_process_tree, wait_for
-from tests.repostats.conftest import TOKEN, github  # noqa: F401  (the fake GitHub fixture)
+from tests.repostats.conftest import github  # noqa: F401  (the fake GitHub fixture)
 from tests.repostats.fake_github import FakeGitHub
+from tests.repostats.helpers import TOKEN
 
 pytestmark = pytest.mark.slow
 

@@ -70,7 +70,7 @@ JOBS_RESENT = Counter(
 
 GITHUB_REQUESTS = Counter(
     "imagehub_github_requests_total",
-    "Requests sent to GitHub, by outcome (ok, not_modified, not_found, rate_limited, "
+    "Requests sent to GitHub, by outcome (ok, not_modified, redirected, not_found, rate_limited, "
     "server_error, unreachable, other)",
     ["outcome"],
 )

@@ -1,4 +1,4 @@
-"""`imagehub github ...`: track a GitHub user, scan tracked users now."""
+"""`imagehub github ...`: track a GitHub user or organization, scan tracked users now."""
 
 from __future__ import annotations
 
@@ -37,11 +37,19 @@ def add(login: str) -> None:
 
 @app.command("scan")
 def scan(
-    all_users: Annotated[
-        bool, typer.Option("--all", help="every user, even those scanned today")
+    due: Annotated[
+        bool,
+        typer.Option(
+            "--due",
+            help="only the users whose scan for today is not done yet (as beat does), "
+            "leaving those waiting for a retry time alone",
+        ),
+    ] = False,
+    _all_users: Annotated[
+        bool, typer.Option("--all", hidden=True, help="every user (the default now)")
     ] = False,
 ) -> None:
-    """Scan the tracked users whose daily scan is due (or all of them) now."""
+    """Scan every tracked user now (or, with --due, only those not done today)."""
     settings = migrated_settings()
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console) as progress:
@@ -50,7 +58,7 @@ def scan(
         def advance(done: int, total: int) -> None:
             progress.update(bar, completed=done, total=total)
 
-        report = run_scan(settings, due_now=not all_users, on_progress=advance)
+        report = run_scan(settings, due_now=due, on_progress=advance)
     _print(report)
     if report.failed or report.rate_limited_until:
         raise typer.Exit(1)
@@ -58,7 +66,7 @@ def scan(
 
 def _print(report: ScanReport) -> None:
     console.print(
-        f"{report.scanned} user(s) scanned, {report.repositories} repositories; "
+        f"{report.scanned} user(s) scanned, {report.repositories} repositories read; "
         f"{report.requests} request(s) to GitHub, {report.not_modified} answered 304"
     )
     for failure in report.failed:
@@ -66,5 +74,5 @@ def _print(report: ScanReport) -> None:
     if report.rate_limited_until:
         console.print(
             f"[yellow]rate limit[/yellow] spent until {report.rate_limited_until.isoformat()}; "
-            f"{report.deferred} user(s) left for beat to finish after it"
+            f"{report.deferred} user(s) left for beat to finish after it (what was read is kept)"
         )

@@ -2,12 +2,14 @@
 
 `github_users` are the tracked GitHub accounts and `repos` their repositories, both keyed by
 GitHub's own numeric ids (a renamed login or repository is followed, not duplicated);
-`stats` holds one row per repository per UTC day, with its own id.
+`stats` holds one row per repository per UTC day, with its own id; `github_list_pages`
+keeps REST mode's list pages with their ETags, so an unchanged page costs nothing tomorrow.
 """
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagehub.core.db import Base, BigId, UTCDateTime, utcnow
@@ -19,8 +21,11 @@ class GithubUser(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     login: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(256))
-    # GraphQL's global id: looking the user up by it follows a renamed login.
-    node_id: Mapped[str] = mapped_column(String(128))
+    # GraphQL's global id: looking the user up by it follows a renamed login (older GitHub
+    # Enterprise has none; then the login is used).
+    node_id: Mapped[str | None] = mapped_column(String(128))
+    # "User" or "Organization": REST lists their repositories at different routes.
+    kind: Mapped[str] = mapped_column(String(16), default="User", server_default="User")
     tracked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The UTC day of the last complete scan: the daily scan takes users behind today.
     scanned_on: Mapped[date | None] = mapped_column(Date(), index=True)
@@ -31,6 +36,10 @@ class GithubUser(Base):
     # The daily scan leaves this user alone until then: GitHub's rate-limit reset, or a
     # while after a failure (a deleted account must not cost a request every few minutes).
     scan_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Today's scan under way (cut short by a limit, it resumes): when it began, so the
+    # repositories read since are not read again, and where GraphQL's pages stopped.
+    scan_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scan_cursor: Mapped[str | None] = mapped_column(String(256))
 
 
 class Repo(Base):
@@ -45,7 +54,10 @@ class Repo(Base):
     etag: Mapped[str | None] = mapped_column(String(256))
     stargazers: Mapped[int] = mapped_column(Integer, default=0)
     forks: Mapped[int] = mapped_column(Integer, default=0)
-    watchers: Mapped[int] = mapped_column(Integer, default=0)
+    # None: listed, but GitHub would not show the repository's details (no figure made up).
+    watchers: Mapped[int | None] = mapped_column(Integer)
+    # When these counts were read.
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Stat(Base):
@@ -57,4 +69,18 @@ class Stat(Base):
     date: Mapped[date] = mapped_column(Date())
     stargazers: Mapped[int] = mapped_column(Integer)
     forks: Mapped[int] = mapped_column(Integer)
-    watchers: Mapped[int] = mapped_column(Integer)
+    watchers: Mapped[int | None] = mapped_column(Integer)
+
+
+class GithubListPage(Base):
+    __tablename__ = "github_list_pages"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("github_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, ... as walked
+    url: Mapped[str] = mapped_column(String(2048))
+    etag: Mapped[str | None] = mapped_column(String(256))
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    # [[id, full_name, stargazers, forks], ...] as the page listed them.
+    items: Mapped[list[Any]] = mapped_column(JSON)

@@ -9,11 +9,14 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub.core.db import dialect_insert, table_of
-from imagehub.repostats.github import Account, RepoCounts
-from imagehub.repostats.models import GithubUser, Repo, Stat
+from imagehub.repostats.github import Account, Listed, ListPage, Page, RepoCounts, Stored
+from imagehub.repostats.models import GithubListPage, GithubUser, Repo, Stat
 
 REPOS = table_of(Repo)
 STATS = table_of(Stat)
+LIST_PAGES = table_of(GithubListPage)
+# What a scan writes of a repository.
+REPO_COLUMNS = ("user_id", "full_name", "etag", "stargazers", "forks", "watchers", "read_at")
 
 
 async def add_user(session: AsyncSession, account: Account, now: datetime) -> GithubUser | None:
@@ -21,7 +24,7 @@ async def add_user(session: AsyncSession, account: Account, now: datetime) -> Gi
     inserted = await session.execute(
         dialect_insert(session)(GithubUser)
         .values(id=account.id, login=account.login, name=account.name, node_id=account.node_id,
-                tracked_at=now)
+                kind=account.kind, tracked_at=now)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(GithubUser.id)
     )  # fmt: skip
@@ -111,45 +114,78 @@ async def defer(session: AsyncSession, user_ids: Sequence[int], until: datetime)
         )
 
 
-async def known_repos(session: AsyncSession, user_id: int) -> dict[int, RepoCounts]:
-    rows = await session.scalars(select(Repo).where(Repo.user_id == user_id))
-    return {
-        repo.id: RepoCounts(
-            repo.id, repo.full_name, repo.stargazers, repo.forks, repo.watchers, repo.etag
-        )
-        for repo in rows
-    }
-
-
-async def save_scan(
-    session: AsyncSession, account: Account, repos: Sequence[RepoCounts], day: date
-) -> None:
-    """One user's complete scan, in the caller's one transaction: the account as GitHub
-    has it now, its repositories, and today's row for each (updated if already there)."""
+async def start_pass(session: AsyncSession, user_id: int, now: datetime) -> None:
     await session.execute(
         update(GithubUser)
-        .where(GithubUser.id == account.id)
-        .values(login=account.login, name=account.name, scanned_on=day, scan_error=None,
-                scan_claimed_at=None, scan_retry_at=None)
+        .where(GithubUser.id == user_id)
+        .values(scan_started_at=now, scan_cursor=None)
+    )
+
+
+async def stored_scan(session: AsyncSession, user: GithubUser, rest: bool) -> Stored:
+    """What REST mode needs of the stored repositories and list pages, and where the scan
+    under way stopped (`user.scan_started_at`)."""
+    done: frozenset[int] = frozenset()
+    if user.scan_started_at is not None:
+        read = select(Repo.id).where(Repo.user_id == user.id, Repo.read_at >= user.scan_started_at)
+        done = frozenset(await session.scalars(read))
+    if not rest:
+        return Stored(done=done, cursor=user.scan_cursor)
+    repos = await session.scalars(select(Repo).where(Repo.user_id == user.id))
+    pages = await session.scalars(select(GithubListPage).where(GithubListPage.user_id == user.id))
+    return Stored(
+        repos={
+            repo.id: RepoCounts(
+                repo.id, repo.full_name, repo.stargazers, repo.forks, repo.watchers, repo.etag
+            )
+            for repo in repos
+        },
+        listings={page.number: _listing(page) for page in pages},
+        done=done,
+        cursor=user.scan_cursor,
+    )
+
+
+def _listing(page: GithubListPage) -> ListPage:
+    items = tuple(Listed(int(i), str(name), int(s), int(f)) for i, name, s, f in page.items)
+    return ListPage(page.number, page.url, page.etag, page.next_url, items)
+
+
+async def save_page(
+    session: AsyncSession, user_id: int, page: Page, day: date, now: datetime
+) -> None:
+    """One page of a scan, in the caller's one transaction: the account as GitHub has it
+    now, the page's repositories with the day's row for each (updated if already there),
+    the list page it came from, and where the scan goes on (or that it is complete)."""
+    account = page.account
+    progress: dict[str, object] = (
+        {"scanned_on": day, "scan_error": None, "scan_claimed_at": None, "scan_retry_at": None,
+         "scan_started_at": None, "scan_cursor": None}
+        if page.last
+        else {"scan_claimed_at": now, "scan_cursor": page.cursor}  # the lease stays fresh
     )  # fmt: skip
-    if not repos:
+    await session.execute(
+        update(GithubUser)
+        .where(GithubUser.id == user_id)
+        .values(login=account.login, name=account.name, kind=account.kind, **progress)
+    )
+    if page.listing is not None:
+        await _save_listing(session, user_id, page.listing, last=page.last)
+    if not page.repos:
         return
     insert = dialect_insert(session)
     # In id order, so concurrent scans lock rows in the same order.
-    ordered = sorted(repos, key=lambda r: r.id)
+    ordered = sorted(page.repos, key=lambda r: r.id)
     repo_rows = [
-        {"id": r.id, "user_id": account.id, "full_name": r.full_name, "etag": r.etag,
-         "stargazers": r.stargazers, "forks": r.forks, "watchers": r.watchers}
+        {"id": r.id, "user_id": user_id, "full_name": r.full_name, "etag": r.etag,
+         "stargazers": r.stargazers, "forks": r.forks, "watchers": r.watchers, "read_at": now}
         for r in ordered
     ]  # fmt: skip
     upsert_repo = insert(REPOS)
     await session.execute(
         upsert_repo.on_conflict_do_update(
             index_elements=["id"],
-            set_={
-                column: upsert_repo.excluded[column]
-                for column in ("user_id", "full_name", "etag", "stargazers", "forks", "watchers")
-            },
+            set_={column: upsert_repo.excluded[column] for column in REPO_COLUMNS},
         ),
         repo_rows,
     )
@@ -169,3 +205,25 @@ async def save_scan(
         ),
         stat_rows,
     )
+
+
+async def _save_listing(session: AsyncSession, user_id: int, listing: ListPage, last: bool) -> None:
+    row = {
+        "user_id": user_id, "number": listing.number, "url": listing.url, "etag": listing.etag,
+        "next_url": listing.next_url,
+        "items": [[i.id, i.full_name, i.stargazers, i.forks] for i in listing.items],
+    }  # fmt: skip
+    upsert = dialect_insert(session)(LIST_PAGES)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["user_id", "number"],
+            set_={c: upsert.excluded[c] for c in ("url", "etag", "next_url", "items")},
+        ),
+        [row],
+    )
+    if last:  # the list has no more pages than this one now
+        await session.execute(
+            delete(GithubListPage).where(
+                GithubListPage.user_id == user_id, GithubListPage.number > listing.number
+            )
+        )

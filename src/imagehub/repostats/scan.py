@@ -2,12 +2,13 @@
 saved, each step in a transaction of its own. Beat's task and `imagehub github scan` both
 run it through `run_scan`, on an event loop of its own.
 
-Each user is read whole, then written in one transaction, so a scan that dies half-way
-leaves complete rows only, and the next run takes the users not yet done. One failing user
-is logged and tried again an hour later; a spent rate limit stops the run, and the users it
-left wait for the reset, when beat's next look takes them (stored in the database rather
-than as a broker message with an ETA: a delayed message outliving the broker's visibility
-timeout is delivered again, and beat looks every few minutes anyway).
+Each page of a user's repositories is written in a transaction of its own as soon as it is
+read (a row per repository, each complete), so a scan cut short by a rate limit goes on
+from there in the next window: a user larger than one window of quota completes across
+windows. One failing user is logged and tried again an hour later; a spent rate limit stops
+the run, and the users it left wait for the reset, when beat's next look takes them (stored
+in the database rather than as a broker message with an ETA: a delayed message outliving
+the broker's visibility timeout is delivered again, and beat looks every few minutes anyway).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -22,7 +24,7 @@ from imagehub.core.config import Settings
 from imagehub.core.db import AsyncDatabase, run_async, utcnow
 from imagehub.core.metrics import GITHUB_USERS
 from imagehub.repostats import service
-from imagehub.repostats.github import Account, GitHub, GitHubError, RateLimited
+from imagehub.repostats.github import Account, GitHub, GitHubError, Kind, RateLimited
 from imagehub.repostats.models import GithubUser
 
 log = logging.getLogger(__name__)
@@ -136,15 +138,18 @@ async def _scan_user(
     """The number of repositories saved; an error message; RateLimited; None if another
     scanner holds this user."""
     async with database.transaction() as session:
-        known = await service.claim(session, user, github.mode)
-    if known is None:
+        stored = await service.claim(session, user.id, github.mode)
+    if stored is None:
         return None
-    account = Account(user.id, user.login, user.name, user.node_id)
+    account = Account(user.id, user.login, user.name, user.node_id, _kind(user.kind))
+    saved = 0
     try:
-        current, repos = await github.repositories(account, known)
-        async with database.transaction() as session:
-            await service.save(session, current, repos)
-        return len(repos)
+        async with aclosing(github.pages(account, stored)) as pages:
+            async for page in pages:
+                async with database.transaction() as session:
+                    await service.save_page(session, user.id, page)
+                saved += len(page.repos)
+        return saved
     except RateLimited as limited:
         async with database.transaction() as session:
             await service.release(session, user.id, str(limited), retry_at=limited.until)
@@ -159,3 +164,7 @@ async def _scan_user(
         async with database.transaction() as session:
             await service.release(session, user.id, "the scan was interrupted", retry_at=None)
         raise
+
+
+def _kind(stored: str) -> Kind:
+    return "Organization" if stored == "Organization" else "User"

@@ -1,4 +1,5 @@
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,11 +19,15 @@ class GithubUserOut(BaseModel):
     id: int
     login: str
     name: str | None
+    kind: Literal["User", "Organization"]
     tracked_at: UtcDateTime
     scanned_on: date | None
     scan_error: str | None
     # The daily scan leaves the user until then (a rate limit's reset, or after a failure).
     scan_retry_at: UtcDateTime | None
+    # Today's scan began then and is not complete yet (a rate limit cut it short; it goes
+    # on from where it stopped).
+    scan_started_at: UtcDateTime | None
 
 
 class StatsUserOut(BaseModel):
@@ -38,7 +43,9 @@ class RepoOut(BaseModel):
     full_name: str
     stargazers: int
     forks: int
-    watchers: int
+    # null: GitHub listed the repository but would not show its details (deleted or made
+    # private since the list) when it was read; no figure is made up.
+    watchers: int | None
 
 
 class StatOut(BaseModel):
@@ -46,7 +53,9 @@ class StatOut(BaseModel):
     date: date
     stargazers: int
     forks: int
-    watchers: int
+    # null: GitHub listed the repository but would not show its details (deleted or made
+    # private since the list) when it was read; no figure is made up.
+    watchers: int | None
 
 
 class StatsOut(BaseModel):

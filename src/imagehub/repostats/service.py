@@ -12,7 +12,7 @@ from imagehub.core.db import utcnow
 from imagehub.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from imagehub.core.fields import days_before
 from imagehub.repostats import repository
-from imagehub.repostats.github import Account, GitHub, GitHubError, Known, RepoCounts
+from imagehub.repostats.github import GitHub, GitHubError, Page, Stored
 from imagehub.repostats.models import GithubUser, Repo, Stat
 
 log = logging.getLogger(__name__)
@@ -123,20 +123,26 @@ async def due_users(
     return await repository.due_users(session, due, user_ids, utcnow())
 
 
-async def claim(session: AsyncSession, user: GithubUser, mode: str) -> Known | None:
+async def claim(session: AsyncSession, user_id: int, mode: str) -> Stored | None:
     """Take this scanner's lease on the user; None when another scanner holds a fresh one.
-    Returns what REST mode needs of the stored repositories (ETags and the counts a 304
-    vouches for)."""
+    A scan of today that was cut short goes on where it stopped; any other starts afresh.
+    Returns what the scan needs of what is stored."""
     now = utcnow()
-    if not await repository.claim(session, user.id, now, now - timedelta(seconds=CLAIM_SECONDS)):
+    if not await repository.claim(session, user_id, now, now - timedelta(seconds=CLAIM_SECONDS)):
         return None
-    return await repository.known_repos(session, user.id) if mode == "rest" else {}
+    user = await repository.get_user(session, user_id)
+    assert user is not None  # the lease was just taken on its row
+    started = user.scan_started_at
+    if started is None or started.astimezone(UTC).date() != now.astimezone(UTC).date():
+        await repository.start_pass(session, user_id, now)
+        await session.refresh(user)
+    return await repository.stored_scan(session, user, rest=mode == "rest")
 
 
-async def save(session: AsyncSession, account: Account, repos: Sequence[RepoCounts]) -> None:
-    """One user's complete scan, dated the day the numbers were read (not the day the run
-    started); the lease is released."""
-    await repository.save_scan(session, account, repos, utc_today())
+async def save_page(session: AsyncSession, user_id: int, page: Page) -> None:
+    """One page of a user's scan, dated the day the numbers were read (not the day the run
+    started); the last one completes the scan and releases the lease."""
+    await repository.save_page(session, user_id, page, utc_today(), utcnow())
 
 
 async def release(

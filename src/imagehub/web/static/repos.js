@@ -87,7 +87,13 @@
     imagehubCharts.lines(chart, days, series,
       `${repo.full_name}: stars, forks and watchers from ${days[0]} to ${days[days.length - 1]}`);
     body.replaceChildren(...mine.map((row) => el("tr", {},
-      el("td", {}, row.date), el("td", {}, row.stargazers), el("td", {}, row.forks), el("td", {}, row.watchers))));
+      el("td", {}, row.date), el("td", {}, row.stargazers), el("td", {}, row.forks), watchersCell(row.watchers))));
+  }
+
+  // null: GitHub listed the repository but did not show its details that day.
+  function watchersCell(watchers) {
+    if (watchers !== null) return el("td", {}, watchers);
+    return el("td", { title: "not read: GitHub did not show this repository's details that day" }, "–");
   }
 
   const today = new Date();
