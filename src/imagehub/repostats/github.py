@@ -98,6 +98,11 @@ class RateLimited(GitHubError):
 Kind = Literal["User", "Organization"]
 
 
+def kind_of(account_type: str) -> Kind:
+    """GitHub's account `type` as we list it: an organization, or like a user (bots too)."""
+    return "Organization" if account_type == "Organization" else "User"
+
+
 @dataclass(frozen=True)
 class Account:
     id: int
@@ -494,7 +499,7 @@ class _UserPayload(_Checked):
 
     @property
     def kind(self) -> Kind:
-        return "Organization" if self.type == "Organization" else "User"
+        return kind_of(self.type)
 
 
 class _ListedPayload(_Checked):

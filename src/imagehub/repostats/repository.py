@@ -114,7 +114,7 @@ async def defer(session: AsyncSession, user_ids: Sequence[int], until: datetime)
         )
 
 
-async def start_pass(session: AsyncSession, user_id: int, now: datetime) -> None:
+async def start_scan(session: AsyncSession, user_id: int, now: datetime) -> None:
     await session.execute(
         update(GithubUser)
         .where(GithubUser.id == user_id)

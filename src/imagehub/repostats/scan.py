@@ -24,7 +24,7 @@ from imagehub.core.config import Settings
 from imagehub.core.db import AsyncDatabase, run_async, utcnow
 from imagehub.core.metrics import GITHUB_USERS
 from imagehub.repostats import service
-from imagehub.repostats.github import Account, GitHub, GitHubError, Kind, RateLimited
+from imagehub.repostats.github import Account, GitHub, GitHubError, RateLimited, kind_of
 from imagehub.repostats.models import GithubUser
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ async def _scan_user(
         stored = await service.claim(session, user.id, github.mode)
     if stored is None:
         return None
-    account = Account(user.id, user.login, user.name, user.node_id, _kind(user.kind))
+    account = Account(user.id, user.login, user.name, user.node_id, kind_of(user.kind))
     saved = 0
     try:
         async with aclosing(github.pages(account, stored)) as pages:
@@ -164,7 +164,3 @@ async def _scan_user(
         async with database.transaction() as session:
             await service.release(session, user.id, "the scan was interrupted", retry_at=None)
         raise
-
-
-def _kind(stored: str) -> Kind:
-    return "Organization" if stored == "Organization" else "User"

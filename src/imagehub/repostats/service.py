@@ -134,7 +134,7 @@ async def claim(session: AsyncSession, user_id: int, mode: str) -> Stored | None
     assert user is not None  # the lease was just taken on its row
     started = user.scan_started_at
     if started is None or started.astimezone(UTC).date() != now.astimezone(UTC).date():
-        await repository.start_pass(session, user_id, now)
+        await repository.start_scan(session, user_id, now)
         await session.refresh(user)
     return await repository.stored_scan(session, user, rest=mode == "rest")
 
