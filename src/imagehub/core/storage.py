@@ -123,6 +123,17 @@ class Storage:
         with contextlib.suppress(*_NOT_FOUND):
             obstore.delete(self.store, key)
 
+    def keys_under(self, prefix: str) -> list[str]:
+        """Every key under `prefix`, a folder's path ("tasks/<id>": whole segments only)."""
+        return [meta["path"] for batch in obstore.list(self.store, prefix=prefix) for meta in batch]
+
+    def delete_under(self, prefix: str) -> int:
+        """Delete every object under `prefix` (whole segments); how many there were."""
+        keys = self.keys_under(prefix)
+        for start in range(0, len(keys), 1000):  # S3 deletes at most 1,000 keys a request
+            obstore.delete(self.store, keys[start : start + 1000])
+        return len(keys)
+
     async def size(self, key: str) -> int:
         return (await self.info(key)).size
 

@@ -144,6 +144,11 @@ def set_statuses(session: Session, image_ids: Sequence[int], status: Status, now
     )
 
 
+def delete_images(session: Session, image_ids: Sequence[int]) -> None:
+    # Their status changes go with them (ON DELETE CASCADE).
+    session.execute(delete(Image).where(Image.id.in_(image_ids)))
+
+
 def add_changes(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     session.execute(insert(STATUS_CHANGES), changes)
 

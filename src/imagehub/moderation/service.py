@@ -345,6 +345,18 @@ def add_uploaded_originals(
     return [image.id for image in repository.images_by_key(session, keys)]
 
 
+def remove_uploaded(session: Session, image_ids: Sequence[int]) -> None:
+    """The processing hook for a deleted upload: its images leave the queue (their change
+    history with them), and the statistics stop counting them, in the caller's transaction."""
+    if not image_ids:
+        return
+    deltas: repository.DayDeltas = {}
+    for _, status, created_at, changed_at in repository.lock_images(session, image_ids):
+        repository.count_image(deltas, status, created_at, changed_at, -1)
+    repository.apply_day_counts(session, deltas)
+    repository.delete_images(session, image_ids)
+
+
 def statuses_of(session: Session, image_ids: Sequence[int]) -> dict[int, Status]:
     """The current status of each of these images (the uploads' owners ask)."""
     return repository.statuses_of(session, image_ids)

@@ -240,6 +240,17 @@ async def download_zip(
     )
 
 
+@router.delete("/task/{task_id}", status_code=204, responses=errors(404))
+async def delete_task(
+    task_id: uuid.UUID, user: CurrentUser, session: SessionDep, storage: StorageDep
+) -> Response:
+    """Delete a task (its owner, or an admin): its stored files (originals, variants,
+    thumbnails), its rows and the moderation images made of its uploads. A task still being
+    processed is deleted too; its jobs keep nothing."""
+    await service.delete_task(session, storage, _viewer(user), task_id)
+    return Response(status_code=204)
+
+
 @router.get(
     "/task/{task_id}/files/{name}",
     response_class=StreamingResponse,

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,18 @@ async def add_files(session: AsyncSession, task_id: uuid.UUID, links: Sequence[s
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
     return await session.get(Task, task_id)
+
+
+async def delete_task(session: AsyncSession, task_id: uuid.UUID) -> None:
+    # Its images and file rows go with it (ON DELETE CASCADE).
+    await session.execute(delete(Task).where(Task.id == task_id))
+
+
+def lock_task(session: Session, task_id: uuid.UUID) -> bool:
+    """Hold the task's row until the transaction ends (a deletion waits for it, or it sees
+    the deletion); False when the task is gone."""
+    found = session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
+    return found.first() is not None
 
 
 async def task_images(session: AsyncSession, task_id: uuid.UUID) -> list[TaskImage]:

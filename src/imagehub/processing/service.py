@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -21,7 +22,7 @@ from imagehub.core.config import Settings
 from imagehub.core.db import after_commit, after_rollback, utcnow
 from imagehub.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from imagehub.core.jobs import celery_app
-from imagehub.core.storage import Storage
+from imagehub.core.storage import ObjectNotFound, Storage
 from imagehub.moderation import service as moderation
 from imagehub.processing import repository
 from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, Variant
@@ -61,7 +62,12 @@ class Upload:
 
 
 def object_key(task_id: uuid.UUID, link: str) -> str:
-    return f"tasks/{task_id}/{link}"
+    return f"{task_folder(task_id)}/{link}"
+
+
+def task_folder(task_id: uuid.UUID) -> str:
+    """Where every stored file of a task lives: originals, variants, thumbnails."""
+    return f"tasks/{task_id}"
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -217,6 +223,28 @@ def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
         celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)])
 
 
+# --- Deleting (API) -----------------------------------------------------------------------
+
+
+async def delete_task(
+    session: AsyncSession, storage: Storage, viewer: Viewer, task_id: uuid.UUID
+) -> None:
+    """A task with every byte of it: its rows, the moderation images made of its uploads,
+    and, once that has committed, its stored files. A job of it still running stores
+    nothing that stays (`finish_image` finds the task gone)."""
+    task = await _visible_task(session, viewer, task_id)
+    images = await repository.task_images(session, task.id)
+    queued = [i.moderation_image_id for i in images if i.moderation_image_id is not None]
+    await session.run_sync(moderation.remove_uploaded, queued)
+    await repository.delete_task(session, task.id)
+    after_commit(session, lambda: discard_files(storage, task.id))
+
+
+def discard_files(storage: Storage, task_id: uuid.UUID) -> None:
+    removed = storage.delete_under(task_folder(task_id))
+    log.info("deleted task %s: %d stored file(s) removed", task_id, removed)
+
+
 # --- Reading (API) ------------------------------------------------------------------------
 
 
@@ -356,7 +384,10 @@ def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob)
     """Decode the stored original, make its variants and store them (no database here).
     Storing again on a rerun writes the same bytes under the same keys."""
     image = job.image
-    original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
+    try:
+        original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
+    except ObjectNotFound:  # the task was deleted since the job began, most likely
+        return Outcome(ImageState.FAILED, "the original is no longer stored")
     options = EncodeOptions(
         settings.jpeg_quality, settings.png_compress_level, settings.thumbnail_max_side
     )
@@ -374,22 +405,29 @@ def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob)
     return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail)
 
 
-def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> bool:
+class Finish(StrEnum):
+    FINISHED = "finished"
+    ALREADY = "already"  # another delivery of the job finished the image first
+    TASK_DELETED = "task_deleted"  # what the job stored must go too (`discard_files`)
+
+
+def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> Finish:
     """Record the image's files and state and count it in its task; the task's last image
-    finishes the task and sends its processed originals to moderation. False when another
-    delivery of this job had finished the image first."""
+    finishes the task and sends its processed originals to moderation."""
     task_id, now = job.image.task_id, utcnow()
+    if not repository.lock_task(session, task_id):
+        return Finish.TASK_DELETED
     repository.record_files(session, task_id, outcome.links, now)
     finished = repository.finish_image(
         session, job.image.id, outcome.state, outcome.error, outcome.thumbnail, now
     )
     if not finished:
-        return False
+        return Finish.ALREADY
     done, failed, total = repository.count_finished_image(session, task_id, outcome.state, now)
     if done + failed == total:
         owner_id, group = repository.finish_task(session, task_id, final_status(done, failed), now)
         _send_to_moderation(session, task_id, group or default_group(owner_id), now)
-    return True
+    return Finish.FINISHED
 
 
 def default_group(owner_id: uuid.UUID) -> str:

@@ -34,7 +34,8 @@ RETRY_ON: tuple[type[Exception], ...] = (
 )
 def process_image(task_id: str, image_id: str) -> str | None:
     """Make and store one image's variants; safe to run twice (late acks redeliver).
-    Returns the image's final state, or None when a previous run had finished it.
+    Returns the image's final state, or None when a previous run had finished it or its
+    task was deleted.
     (The image knows its task; `task_id` rides along so the broker's log names it.)"""
     with jobs.reading() as session:  # no write lock: most jobs of a task only read here
         job = service.pending_image(session, uuid.UUID(image_id))
@@ -46,8 +47,11 @@ def process_image(task_id: str, image_id: str) -> str | None:
     context = jobs.worker_context()
     outcome = service.make_and_store_variants(context.storage, context.settings, job)
     with jobs.transaction() as session:
-        finished = service.finish_image(session, job, outcome)
-    if finished:
+        finish = service.finish_image(session, job, outcome)
+    if finish is service.Finish.TASK_DELETED:  # deleted while this job ran: keep nothing
+        service.discard_files(context.storage, job.image.task_id)
+        return None
+    if finish is service.Finish.FINISHED:
         IMAGES_PROCESSED.labels(job.image.image_format, outcome.state.value).inc()
     return outcome.state.value
 
