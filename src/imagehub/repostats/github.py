@@ -174,10 +174,10 @@ class Usage:
     requests: int = 0
     not_modified: int = 0
 
-    def record(self, response: httpx.Response) -> None:
+    def record(self, response: httpx.Response, limit: Limit | None) -> None:
         self.requests += 1
         self.not_modified += response.status_code == 304
-        GITHUB_REQUESTS.labels(_outcome(response)).inc()
+        GITHUB_REQUESTS.labels(_outcome(response, limit)).inc()
         remaining = response.headers.get("x-ratelimit-remaining", "")
         if _DIGITS.match(remaining):
             GITHUB_QUOTA.set(int(remaining))
@@ -269,8 +269,8 @@ class GitHub:
                     raise GitHubError(_unreachable(self._http.base_url, error)) from error
                 await self._clock.sleep(BACKOFF_SECONDS * 2**attempt)
                 continue
-            self.usage.record(response)
             limit = _limit(response, self._clock.now())
+            self.usage.record(response, limit)
             if limit is not None:
                 self._note(limit, attempt)
                 continue
@@ -605,7 +605,7 @@ def _limiter(per_minute: float) -> AsyncLimiter:
     return AsyncLimiter(burst, burst * 60 / per_minute)
 
 
-def _outcome(response: httpx.Response) -> str:
+def _outcome(response: httpx.Response, limit: Limit | None) -> str:
     status = response.status_code
     if status == 200 and _graphql_spent(response):
         return "rate_limited"
@@ -617,7 +617,7 @@ def _outcome(response: httpx.Response) -> str:
         return "redirected"
     if status == 404:
         return "not_found"
-    if _limit(response, datetime.now(UTC)) is not None:
+    if limit is not None:
         return "rate_limited"
     if status >= 500:
         return "server_error"
