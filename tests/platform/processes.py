@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +20,10 @@ T = TypeVar("T")
 
 def imagehub_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEHUB_")}
-    env.update({"IMAGEHUB_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"})
+    # PYTHONFAULTHANDLER: a process sent SIGABRT writes every thread's stack to its log.
+    env.update(
+        {"IMAGEHUB_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+    )
     env.update({f"IMAGEHUB_{name.upper()}": value for name, value in settings.items()})
     return env
 
@@ -63,6 +67,22 @@ def wait_for(
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
+
+
+@contextlib.contextmanager
+def stacks_on_failure(process: subprocess.Popen[bytes], log: Path) -> Iterator[None]:
+    """A wait that times out shows where the process's children were stuck: each is sent
+    SIGABRT, and the stacks they write join the failure's text."""
+    try:
+        yield
+    except AssertionError as failure:
+        children = descendants(process.pid)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.send_signal(signal.SIGABRT)
+        psutil.wait_procs(children, timeout=5)
+        stacks = log.read_text(errors="replace").partition("Fatal Python error")[2][-6000:]
+        raise AssertionError(f"{failure}\n--- the children's stacks ---\n{stacks}") from None
 
 
 def descendants(pid: int) -> list[psutil.Process]:

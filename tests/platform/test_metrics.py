@@ -18,6 +18,7 @@ from tests.platform.processes import (
     healthy,
     imagehub_env,
     metrics_folder_of,
+    stacks_on_failure,
     start_imagehub,
     start_serve,
     stop_process_tree,
@@ -126,7 +127,8 @@ def test_a_worker_serves_its_metrics_on_its_own_port(tmp_path: Path, redis_url: 
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         # The worker's first heartbeat (sent at start) shows up, counted in a child.
-        wait_for(lambda: _jobs_succeeded(url, "health.heartbeat") >= 1, 60, "a heartbeat", log)
+        with stacks_on_failure(worker, log):
+            wait_for(lambda: _jobs_succeeded(url, "health.heartbeat") >= 1, 60, "a heartbeat", log)
         before = _jobs_succeeded(url, "health.heartbeat")
         configure_celery(make_settings(tmp_path, database_url=database_url, broker_url=redis_url))
         for _ in range(4):

@@ -101,9 +101,12 @@ def run_worker(settings: Settings, concurrency: int, celery_options: list[str]) 
     _configure(settings)
     if settings.worker_metrics_port:
         # In this, the pool's parent: it reads the figures its children write to the files.
-        start_http_server(
-            settings.worker_metrics_port, registry=registry_of(AllMetrics(QueueDepth()))
-        )
+        metrics = AllMetrics(QueueDepth())
+        # One scrape here first, so that what a scrape imports (the broker's transport) is
+        # imported by this thread: a pool child forked while the server's thread is half-way
+        # through an import inherits that module's import lock held, and hangs on it.
+        list(metrics.collect())
+        start_http_server(settings.worker_metrics_port, registry=registry_of(metrics))
     celery_app.worker_main(
         [
             "worker",
