@@ -248,7 +248,7 @@ async def test_token_of_a_deleted_user_stops_working(
     account = await register(client, "ivan@example.com")
     assert (await client.get("/users/me", headers=account["headers"])).status_code == 200
     async with app.state.services.database.transaction() as session:
-        await service.delete(session, "ivan@example.com")
+        await service.delete(session, app.state.services.storage, "ivan@example.com")
     response = await client.get("/users/me", headers=account["headers"])
     assert "no longer exists" in assert_error(response, 401)["description"]
 

@@ -1,11 +1,12 @@
-"""DELETE /task/{id}: every byte of a task goes, in storage (the local folder and S3) and in
-the database, moderation's queue and statistics included; a job still running keeps
-nothing."""
+"""DELETE /task/{id} and DELETE /users/me (and `imagehub user delete`): every byte of a task
+or an account goes, in storage (the local folder and S3) and in the database, moderation's
+queue and statistics included; a job still running keeps nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from imagehub.core.config import Settings
 from imagehub.core.storage import Storage
 from imagehub.moderation.models import DayCount, Image
 from imagehub.processing import service
+from imagehub.processing.models import TaskImage
 from tests.conftest import assert_error, connected, make_settings, promote, register
 from tests.processing import images
 from tests.processing.conftest import counts, process_all, upload
@@ -114,6 +116,104 @@ async def test_a_task_deleted_while_its_job_runs_keeps_nothing(
     assert deleted.status_code == 204
     deletion_done.set()
     assert await job == [None]
+    assert stored(settings) == []
+    assert counts(settings) == NOTHING
+    assert queued(settings) == (0, 0)
+
+
+def moderation_ids(settings: Settings, task_id: str) -> list[int]:
+    with connected(settings.effective_database_url) as connection:
+        rows = connection.execute(
+            sa.select(TaskImage.moderation_image_id).where(TaskImage.task_id == uuid.UUID(task_id))
+        )
+        return sorted(row[0] for row in rows if row[0] is not None)
+
+
+async def delete_account(
+    client: httpx.AsyncClient, headers: Any, password: str | None
+) -> httpx.Response:
+    body = None if password is None else {"password": password}
+    return await client.request("DELETE", "/users/me", headers=headers, json=body)
+
+
+async def test_a_deleted_account_leaves_nothing_of_its_own_and_its_decisions_stay(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    leaving = await register(client, "leaving@example.com")
+    staying = await register(client, "staying@example.com")
+    for _ in range(2):
+        await finished_task(client, settings, leaving["headers"])
+    theirs = await finished_task(client, settings, staying["headers"])
+    # The leaving user, a moderator too, decided on the other user's upload.
+    await promote(app, "leaving@example.com", Role.MODERATOR)
+    decided = moderation_ids(settings, theirs)[0]
+    changed = await client.put(
+        f"/images/{decided}", headers=leaving["headers"], json={"status": "review"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert len(stored(settings)) == 3 * 10
+    assert queued(settings) == (6, 6)
+
+    assert_error(await delete_account(client, leaving["headers"], None), 400)
+    assert_error(await delete_account(client, leaving["headers"], ""), 400)
+    wrong = await delete_account(client, leaving["headers"], "not my password")
+    assert "password" in assert_error(wrong, 403)["description"]
+    assert_error(await delete_account(client, None, "correct horse battery"), 401)
+    assert len(stored(settings)) == 30
+    assert queued(settings) == (6, 6)
+
+    assert (
+        await delete_account(client, leaving["headers"], "correct horse battery")
+    ).status_code == 204
+    assert all(key.startswith(f"tasks/{theirs}/") for key in stored(settings))
+    assert len(stored(settings)) == 10
+    assert queued(settings) == (2, 2)
+    assert counts(settings) == {"tasks": 1, "task_images": 2, "image_task": 8}
+    assert_error(await client.get("/users/me", headers=leaving["headers"]), 401)
+    login = await client.post(
+        "/login", json={"email": "leaving@example.com", "password": "correct horse battery"}
+    )
+    assert_error(login, 401)
+    # The decision the deleted moderator made stays, naming them.
+    await promote(app, "staying@example.com", Role.MODERATOR)
+    history = await client.get(f"/images/{decided}/history", headers=staying["headers"])
+    assert [(c["to_status"], c["changed_by"]) for c in history.json()] == [
+        ("review", "leaving@example.com")
+    ]
+
+
+async def test_guessing_the_password_to_delete_an_account_is_throttled(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    account = await register(client)
+    await finished_task(client, settings, account["headers"])
+    for _ in range(settings.login_max_failures):
+        assert_error(await delete_account(client, account["headers"], "a guess"), 403)
+    refused = await delete_account(client, account["headers"], "correct horse battery")
+    assert_error(refused, 429)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(stored(settings)) == 10  # throttled: the right password waits too
+
+
+async def test_the_cli_deletes_an_account_with_its_files(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    from tests.platform.test_cli import invoke
+
+    account = await register(client, "leaving@example.com")
+    await finished_task(client, settings, account["headers"])
+    env = {
+        "IMAGEHUB_DATA_DIR": str(settings.data_dir),
+        "IMAGEHUB_DATABASE_URL": settings.effective_database_url,
+        "IMAGEHUB_STORAGE_URL": settings.effective_storage_url,
+    }
+    if settings.s3_endpoint_url and settings.s3_secret_access_key:
+        env["IMAGEHUB_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+        env["IMAGEHUB_S3_ACCESS_KEY_ID"] = str(settings.s3_access_key_id)
+        env["IMAGEHUB_S3_SECRET_ACCESS_KEY"] = settings.s3_secret_access_key.get_secret_value()
+    result = await invoke(["user", "delete", "leaving@example.com", "--yes"], env)
+    assert result.exit_code == 0, result.output
+    assert "1 task" in result.output
     assert stored(settings) == []
     assert counts(settings) == NOTHING
     assert queued(settings) == (0, 0)

@@ -18,6 +18,7 @@ from imagehub.accounts.schemas import RegistrationIn
 from imagehub.core.commands import console, describe_invalid, fail, migrated_settings
 from imagehub.core.db import AsyncDatabase, run_async
 from imagehub.core.errors import AppError
+from imagehub.core.storage import Storage
 
 T = TypeVar("T")
 
@@ -90,8 +91,10 @@ def delete(
     email: str,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Delete an account; its tokens stop working at once."""
+    """Delete an account and everything it owns (its tasks, every stored file of them, the
+    moderation images of its uploads); its tokens stop working at once."""
     if not yes:
-        typer.confirm(f"Delete {email}?", abort=True)
-    _in_transaction(lambda session: service.delete(session, email))
-    console.print(f"deleted {email}")
+        typer.confirm(f"Delete {email} and everything it owns?", abort=True)
+    storage = Storage.from_settings(migrated_settings())
+    tasks = _in_transaction(lambda session: service.delete(session, storage, email))
+    console.print(f"deleted {email} and its {tasks} task(s)")

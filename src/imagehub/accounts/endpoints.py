@@ -13,6 +13,7 @@ from imagehub.accounts.dependencies import (
 )
 from imagehub.accounts.models import User
 from imagehub.accounts.schemas import (
+    AccountDeletionIn,
     LoginIn,
     RegistrationIn,
     RegistrationOut,
@@ -20,7 +21,7 @@ from imagehub.accounts.schemas import (
     TokenOut,
     UserOut,
 )
-from imagehub.http.deps import ServicesDep, SessionDep
+from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
 from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
 
@@ -94,10 +95,17 @@ async def _authenticate(
     body: LoginIn, request: Request, session: SessionDep, services: ServicesDep
 ) -> User:
     """The password check /login and /session share, throttled per (email, client IP)."""
-    client_ip = request.client.host if request.client else "unknown"
     return await service.authenticate(
-        session, services.settings, email=body.email, password=body.password, client_ip=client_ip
+        session,
+        services.settings,
+        email=body.email,
+        password=body.password,
+        client_ip=_client_ip(request),
     )
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/session", response_model=SessionOut, responses=errors(401, 429))
@@ -141,3 +149,18 @@ async def close_session(request: Request, services: ServicesDep) -> Response:
 async def me(user: CurrentUser) -> UserOut:
     """The account behind the token."""
     return UserOut.model_validate(user)
+
+
+@router.delete("/users/me", status_code=204, responses=errors(403, 429))
+async def delete_me(
+    body: AccountDeletionIn, request: Request, user: CurrentUser, session: SessionDep,
+    services: ServicesDep, storage: StorageDep,
+) -> Response:  # fmt: skip
+    """Delete your account, proven with its password: every task and stored file of it and
+    the moderation images of your uploads. Status changes you made as a moderator stay,
+    under your email. Wrong passwords are throttled as logins are."""
+    await service.delete_own_account(
+        session, services.settings, storage, user, password=body.password,
+        client_ip=_client_ip(request),
+    )  # fmt: skip
+    return Response(status_code=204)

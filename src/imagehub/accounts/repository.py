@@ -37,6 +37,10 @@ async def set_role(session: AsyncSession, user: User, role: Role) -> None:
     await session.flush()
 
 
+async def forget_login_attempts(session: AsyncSession, email: str) -> None:
+    await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+
+
 async def delete_user(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()

@@ -25,6 +25,10 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class AccountDeletionIn(BaseModel):
+    password: str = Field(min_length=1, max_length=1024, description="the account's password")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -13,7 +13,9 @@ from imagehub.accounts.models import Role, User
 from imagehub.accounts.passwords import hash_password, needs_rehash, verify_password
 from imagehub.core.config import Settings
 from imagehub.core.db import utcnow
-from imagehub.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from imagehub.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from imagehub.core.storage import Storage
+from imagehub.processing import service as processing
 
 
 class InvalidCredentials(Unauthorized):
@@ -22,6 +24,14 @@ class InvalidCredentials(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__("Incorrect email or password")
+
+
+class WrongPassword(Forbidden):
+    name = "Wrong password"
+    keep_changes = True  # the counted attempt must survive the failed request
+
+    def __init__(self) -> None:
+        super().__init__("The password is not this account's")
 
 
 class EmailTaken(Conflict):
@@ -72,18 +82,7 @@ async def authenticate(
     answer alike, in about the same time.
     """
     email = normalize_email(email)
-    now = utcnow()
-    window = timedelta(seconds=settings.login_failure_window_seconds)
-    attempts, window_started = await repository.count_login_attempt(
-        session, email, client_ip, now, now - window
-    )
-    if attempts > settings.login_max_failures:
-        retry_after = int((window_started + window - now).total_seconds()) + 1
-        raise TooManyRequests(
-            f"Too many failed logins for this account from your address; "
-            f"try again in {retry_after} s",
-            retry_after=retry_after,
-        )
+    await _count_attempt(session, settings, email, client_ip)
     user = await repository.get_user_by_email(session, email)
     if not await verify_password(user.password if user else None, password) or user is None:
         raise InvalidCredentials()
@@ -119,8 +118,54 @@ async def change_role(session: AsyncSession, email: str, role: Role) -> User:
     return user
 
 
-async def delete(session: AsyncSession, email: str) -> None:
-    await repository.delete_user(session, await find_by_email(session, email))
+async def _count_attempt(
+    session: AsyncSession, settings: Settings, email: str, client_ip: str
+) -> None:
+    """Count a password attempt; refuse it when this (email, client IP) failed too often."""
+    now = utcnow()
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    attempts, window_started = await repository.count_login_attempt(
+        session, email, client_ip, now, now - window
+    )
+    if attempts > settings.login_max_failures:
+        retry_after = int((window_started + window - now).total_seconds()) + 1
+        raise TooManyRequests(
+            f"Too many failed logins for this account from your address; "
+            f"try again in {retry_after} s",
+            retry_after=retry_after,
+        )
+
+
+async def delete_own_account(
+    session: AsyncSession,
+    settings: Settings,
+    storage: Storage,
+    user: User,
+    *,
+    password: str,
+    client_ip: str,
+) -> None:
+    """A user deleting their account proves it with the password (a token alone, stolen or
+    left in a browser, must not erase everything), throttled as a login is."""
+    await _count_attempt(session, settings, user.email, client_ip)
+    if not await verify_password(user.password, password):
+        raise WrongPassword()
+    await _delete_account(session, storage, user)
+
+
+async def delete(session: AsyncSession, storage: Storage, email: str) -> int:
+    """An admin deleting an account (the CLI); how many tasks it had."""
+    return await _delete_account(session, storage, await find_by_email(session, email))
+
+
+async def _delete_account(session: AsyncSession, storage: Storage, user: User) -> int:
+    """The account and everything it owns: its tasks with every stored file, and the
+    moderation images of its uploads. Status changes it made as a moderator stay, with its
+    email (kept in each record)."""
+    tasks = await processing.delete_tasks_of(session, storage, user.id)
+    await repository.forget_login_attempts(session, user.email)
+    await repository.delete_user(session, user)
+    return tasks
 
 
 async def prune_login_attempts(session: AsyncSession, settings: Settings) -> int:

@@ -37,9 +37,23 @@ async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
     return await session.get(Task, task_id)
 
 
-async def delete_task(session: AsyncSession, task_id: uuid.UUID) -> None:
-    # Its images and file rows go with it (ON DELETE CASCADE).
-    await session.execute(delete(Task).where(Task.id == task_id))
+async def task_ids_of(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(await session.scalars(select(Task.id).where(Task.owner_id == owner_id)))
+
+
+async def moderation_images_of(session: AsyncSession, task_ids: Sequence[uuid.UUID]) -> list[int]:
+    """The moderation images made of these tasks' uploads."""
+    rows = await session.scalars(
+        select(TaskImage.moderation_image_id).where(
+            TaskImage.task_id.in_(task_ids), TaskImage.moderation_image_id.is_not(None)
+        )
+    )
+    return [image_id for image_id in rows if image_id is not None]
+
+
+async def delete_tasks(session: AsyncSession, task_ids: Sequence[uuid.UUID]) -> None:
+    # Their images and file rows go with them (ON DELETE CASCADE).
+    await session.execute(delete(Task).where(Task.id.in_(task_ids)))
 
 
 def lock_task(session: Session, task_id: uuid.UUID) -> bool:

@@ -229,15 +229,35 @@ def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
 async def delete_task(
     session: AsyncSession, storage: Storage, viewer: Viewer, task_id: uuid.UUID
 ) -> None:
-    """A task with every byte of it: its rows, the moderation images made of its uploads,
-    and, once that has committed, its stored files. A job of it still running stores
-    nothing that stays (`finish_image` finds the task gone)."""
+    """A task with every byte of it (see `_delete_tasks`)."""
     task = await _visible_task(session, viewer, task_id)
-    images = await repository.task_images(session, task.id)
-    queued = [i.moderation_image_id for i in images if i.moderation_image_id is not None]
+    await _delete_tasks(session, storage, [task.id])
+
+
+async def delete_tasks_of(session: AsyncSession, storage: Storage, owner_id: uuid.UUID) -> int:
+    """Every task of this user, each as `DELETE /task/{id}` would (an account being
+    deleted); how many there were."""
+    task_ids = await repository.task_ids_of(session, owner_id)
+    for start in range(0, len(task_ids), DELETE_BATCH):
+        await _delete_tasks(session, storage, task_ids[start : start + DELETE_BATCH])
+    return len(task_ids)
+
+
+# Tasks a statement names at most (every database takes this many bound parameters).
+DELETE_BATCH = 500
+
+
+async def _delete_tasks(
+    session: AsyncSession, storage: Storage, task_ids: Sequence[uuid.UUID]
+) -> None:
+    """Tasks with every byte of them: their rows, the moderation images made of their
+    uploads, and, once that has committed, their stored files. A job of them still running
+    stores nothing that stays (`finish_image` finds its task gone)."""
+    queued = await repository.moderation_images_of(session, task_ids)
     await session.run_sync(moderation.remove_uploaded, queued)
-    await repository.delete_task(session, task.id)
-    after_commit(session, lambda: discard_files(storage, task.id))
+    await repository.delete_tasks(session, task_ids)
+    for task_id in task_ids:
+        after_commit(session, functools.partial(discard_files, storage, task_id))
 
 
 def discard_files(storage: Storage, task_id: uuid.UUID) -> None:
