@@ -5,8 +5,10 @@ queue and statistics included; a job still running keeps nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from imagehub.accounts.models import Role
+from imagehub.core import jobs
 from imagehub.core.config import Settings
+from imagehub.core.db import utcnow
 from imagehub.core.storage import Storage
 from imagehub.moderation.models import DayCount, Image
-from imagehub.processing import service
-from imagehub.processing.models import TaskImage
+from imagehub.processing import service, tasks
+from imagehub.processing.models import Task, TaskImage
 from tests.conftest import assert_error, connected, make_settings, promote, register
 from tests.processing import images
 from tests.processing.conftest import counts, process_all, upload
@@ -217,3 +221,59 @@ async def test_the_cli_deletes_an_account_with_its_files(
     assert stored(settings) == []
     assert counts(settings) == NOTHING
     assert queued(settings) == (0, 0)
+
+
+def run_retention(settings: Settings, days: int | None) -> int:
+    """Beat's retention job, run here as a worker runs it, with IMAGEHUB_TASK_RETENTION_DAYS."""
+    jobs.configure_celery(settings.model_copy(update={"task_retention_days": days}))
+    try:
+        removed: int = tasks.delete_expired_tasks()
+        return removed
+    finally:
+        jobs.reset_worker_context()
+
+
+def age(settings: Settings, task_id: str, days: int) -> None:
+    """Make a task look as if it had been created (and, if finished, had finished) `days`
+    ago."""
+    when = utcnow() - timedelta(days=days)
+    with connected(settings.effective_database_url) as connection:
+        values = {
+            "created_at": when,
+            "finished_at": sa.case((Task.finished_at.is_(None), None), else_=when),
+        }
+        connection.execute(sa.update(Task).where(Task.id == uuid.UUID(task_id)).values(**values))
+        connection.commit()
+
+
+async def test_retention_deletes_the_tasks_finished_longer_ago_in_batches(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    owner = await register(client)
+    expired = [await finished_task(client, settings, owner["headers"]) for _ in range(3)]
+    recent = await finished_task(client, settings, owner["headers"])
+    unfinished = (await upload(client, owner["headers"], [("a.jpg", images.jpeg())])).json()
+    for task_id in expired:
+        age(settings, task_id, 31)
+    age(settings, recent, 29)
+    age(settings, unfinished["task_id"], 100)  # old, but never finished: kept
+    kept = [k for k in stored(settings) if not k.startswith(tuple(f"tasks/{t}/" for t in expired))]
+    assert len(stored(settings)) == len(kept) + 30
+
+    assert await asyncio.to_thread(run_retention, settings, None) == 0  # off by default
+    assert len(stored(settings)) == len(kept) + 30
+    monkeypatch.setattr(service, "DELETE_BATCH", 2)
+    with caplog.at_level(logging.INFO, logger="imagehub.processing.service"):
+        assert await asyncio.to_thread(run_retention, settings, 30) == 3
+    assert stored(settings) == kept
+    assert queued(settings) == (2, 2)  # the recent task's; the unfinished one is not queued yet
+    assert counts(settings)["tasks"] == 2
+    batches = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retention")]
+    assert [m.split(" finished")[0] for m in batches] == [
+        "retention: deleting 2 task(s)",
+        "retention: deleting 1 task(s)",
+    ]
+    assert await asyncio.to_thread(run_retention, settings, 30) == 0

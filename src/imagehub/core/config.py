@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     thumbnail_max_side: int = Field(400, ge=32, le=2048)
     # A task with no progress for this long has its unfinished images queued again.
     task_stall_seconds: int = Field(600, ge=1)
+    # Finished tasks older than this many days are deleted with their files (beat, hourly);
+    # unset: kept until their owner deletes them.
+    task_retention_days: int | None = Field(None, ge=1)
 
     # GitHub repository stats. Without a token GitHub allows 60 requests an hour.
     github_api_url: str = "https://api.github.com"

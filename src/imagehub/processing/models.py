@@ -64,7 +64,8 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Moves on every bit of progress.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Indexed for retention, which deletes the tasks that finished longest ago.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class TaskImage(Base):

@@ -51,6 +51,17 @@ async def moderation_images_of(session: AsyncSession, task_ids: Sequence[uuid.UU
     return [image_id for image_id in rows if image_id is not None]
 
 
+async def tasks_finished_before(
+    session: AsyncSession, before: datetime, limit: int
+) -> list[uuid.UUID]:
+    """The tasks that finished longest ago, before `before` (only finished ones have a
+    `finished_at`)."""
+    rows = await session.scalars(
+        select(Task.id).where(Task.finished_at < before).order_by(Task.finished_at).limit(limit)
+    )
+    return list(rows)
+
+
 async def delete_tasks(session: AsyncSession, task_ids: Sequence[uuid.UUID]) -> None:
     # Their images and file rows go with them (ON DELETE CASCADE).
     await session.execute(delete(Task).where(Task.id.in_(task_ids)))

@@ -247,6 +247,24 @@ async def delete_tasks_of(session: AsyncSession, storage: Storage, owner_id: uui
 DELETE_BATCH = 500
 
 
+async def delete_expired_tasks(
+    session: AsyncSession, storage: Storage, retention_days: int, limit: int
+) -> int:
+    """Up to `limit` of the tasks that finished more than `retention_days` ago, each as
+    `DELETE /task/{id}` would; how many (fewer than `limit`: none are left)."""
+    before = utcnow() - timedelta(days=retention_days)
+    task_ids = await repository.tasks_finished_before(session, before, limit)
+    if task_ids:
+        await _delete_tasks(session, storage, task_ids)
+        log.info(
+            "retention: deleting %d task(s) finished before %s (%d days)",
+            len(task_ids),
+            before.isoformat(timespec="seconds"),
+            retention_days,
+        )
+    return len(task_ids)
+
+
 async def _delete_tasks(
     session: AsyncSession, storage: Storage, task_ids: Sequence[uuid.UUID]
 ) -> None:

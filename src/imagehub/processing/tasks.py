@@ -1,4 +1,5 @@
-"""Celery jobs of processing: one job per uploaded image, and the sweep for lost ones.
+"""Celery jobs of processing: one job per uploaded image, the sweep for lost ones, and
+retention.
 
 Each job is three short transactions around the image work, so no transaction is open
 while pixels are decoded, encoded or stored.
@@ -7,7 +8,7 @@ while pixels are decoded, encoded or stored.
 import uuid
 
 from imagehub.core import jobs
-from imagehub.core.db import DATABASE_UNAVAILABLE
+from imagehub.core.db import DATABASE_UNAVAILABLE, AsyncDatabase
 from imagehub.core.jobs import celery_app
 from imagehub.core.metrics import IMAGES_PROCESSED, JOBS_RESENT
 from imagehub.processing import service
@@ -65,3 +66,28 @@ def sweep_stalled() -> int:
         resent = service.sweep_stalled(session, stall, waiting)
     JOBS_RESENT.inc(resent)
     return resent
+
+
+@celery_app.task(name="processing.delete_expired_tasks")
+def delete_expired_tasks() -> int:
+    """Beat's hourly retention: finished tasks older than IMAGEHUB_TASK_RETENTION_DAYS go,
+    a batch per transaction (their files once it has committed); how many went."""
+    context = jobs.worker_context()
+    retention_days = context.settings.task_retention_days
+    if retention_days is None:
+        return 0
+
+    limit = service.DELETE_BATCH
+
+    async def delete_batches(database: AsyncDatabase) -> int:
+        removed = 0
+        while True:
+            async with database.transaction() as session:
+                batch = await service.delete_expired_tasks(
+                    session, context.storage, retention_days, limit
+                )
+            removed += batch
+            if batch < limit:
+                return removed
+
+    return jobs.run_async(delete_batches)

@@ -30,6 +30,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "health.heartbeat": {"task": "health.heartbeat", "schedule": HEARTBEAT_SECONDS},
         "processing.sweep_stalled": {"task": "processing.sweep_stalled", "schedule": 60.0},
+        # Deletes nothing unless IMAGEHUB_TASK_RETENTION_DAYS is set.
+        "processing.delete_expired_tasks": {
+            "task": "processing.delete_expired_tasks",
+            "schedule": HOURLY,
+        },
         "accounts.prune_login_attempts": {
             "task": "accounts.prune_login_attempts",
             "schedule": HOURLY,
