@@ -5,9 +5,15 @@ queue and statistics included; a job still running keeps nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import sqlite3
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,22 @@ from imagehub.core.storage import Storage
 from imagehub.moderation.models import DayCount, Image
 from imagehub.processing import service, tasks
 from imagehub.processing.models import Task, TaskImage
-from tests.conftest import assert_error, connected, make_settings, promote, register
+from tests.conftest import (
+    TEST_SECRET,
+    assert_error,
+    connected,
+    free_port,
+    make_settings,
+    promote,
+    register,
+)
+from tests.platform.processes import (
+    healthy,
+    imagehub_env,
+    start_imagehub,
+    stop_process_tree,
+    wait_for,
+)
 from tests.processing import images
 from tests.processing.conftest import counts, process_all, upload
 
@@ -125,6 +146,19 @@ async def test_a_task_deleted_while_its_job_runs_keeps_nothing(
     assert queued(settings) == (0, 0)
 
 
+def storage_settings(settings: Settings) -> dict[str, str]:
+    """The database and storage of these settings, as another process is told them."""
+    named = {
+        "database_url": settings.effective_database_url,
+        "storage_url": settings.effective_storage_url,
+    }
+    if settings.s3_endpoint_url and settings.s3_secret_access_key:
+        named["s3_endpoint_url"] = settings.s3_endpoint_url
+        named["s3_access_key_id"] = str(settings.s3_access_key_id)
+        named["s3_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
+    return named
+
+
 def moderation_ids(settings: Settings, task_id: str) -> list[int]:
     with connected(settings.effective_database_url) as connection:
         rows = connection.execute(
@@ -206,15 +240,8 @@ async def test_the_cli_deletes_an_account_with_its_files(
 
     account = await register(client, "leaving@example.com")
     await finished_task(client, settings, account["headers"])
-    env = {
-        "IMAGEHUB_DATA_DIR": str(settings.data_dir),
-        "IMAGEHUB_DATABASE_URL": settings.effective_database_url,
-        "IMAGEHUB_STORAGE_URL": settings.effective_storage_url,
-    }
-    if settings.s3_endpoint_url and settings.s3_secret_access_key:
-        env["IMAGEHUB_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
-        env["IMAGEHUB_S3_ACCESS_KEY_ID"] = str(settings.s3_access_key_id)
-        env["IMAGEHUB_S3_SECRET_ACCESS_KEY"] = settings.s3_secret_access_key.get_secret_value()
+    named = {"data_dir": str(settings.data_dir), **storage_settings(settings)}
+    env = {f"IMAGEHUB_{name.upper()}": value for name, value in named.items()}
     result = await invoke(["user", "delete", "leaving@example.com", "--yes"], env)
     assert result.exit_code == 0, result.output
     assert "1 task" in result.output
@@ -223,14 +250,17 @@ async def test_the_cli_deletes_an_account_with_its_files(
     assert queued(settings) == (0, 0)
 
 
-def run_retention(settings: Settings, days: int | None) -> int:
-    """Beat's retention job, run here as a worker runs it, with IMAGEHUB_TASK_RETENTION_DAYS."""
-    jobs.configure_celery(settings.model_copy(update={"task_retention_days": days}))
+def as_worker(settings: Settings, job: Callable[[], int], **settings_changed: Any) -> int:
+    """A beat job run here as a worker runs it, with these settings changed."""
+    jobs.configure_celery(settings.model_copy(update=settings_changed))
     try:
-        removed: int = tasks.delete_expired_tasks()
-        return removed
+        return job()
     finally:
         jobs.reset_worker_context()
+
+
+def run_retention(settings: Settings, days: int | None) -> int:
+    return as_worker(settings, tasks.delete_expired_tasks, task_retention_days=days)
 
 
 def age(settings: Settings, task_id: str, days: int) -> None:
@@ -243,7 +273,6 @@ def age(settings: Settings, task_id: str, days: int) -> None:
             "finished_at": sa.case((Task.finished_at.is_(None), None), else_=when),
         }
         connection.execute(sa.update(Task).where(Task.id == uuid.UUID(task_id)).values(**values))
-        connection.commit()
 
 
 async def test_retention_deletes_the_tasks_finished_longer_ago_in_batches(
@@ -277,3 +306,72 @@ async def test_retention_deletes_the_tasks_finished_longer_ago_in_batches(
         "retention: deleting 1 task(s)",
     ]
     assert await asyncio.to_thread(run_retention, settings, 30) == 0
+
+
+@contextlib.contextmanager
+def tasks_locked(database_url: str) -> Iterator[None]:
+    """No one may write a task until this ends (an upload's commit waits on it)."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")  # the one write lock
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.close()
+        return
+    with connected(database_url) as locking:
+        locking.execute(sa.text("LOCK TABLE tasks IN EXCLUSIVE MODE"))
+        yield
+
+
+def test_an_upload_whose_api_died_before_committing_is_swept_after_the_grace(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The hard way: a real API process stores an upload's original, waits for the
+    database to commit, and is killed there. Its folder has no task; the sweep leaves it
+    while it is young and removes it after the grace; a committed task's folder stays."""
+    port = free_port()
+    env = imagehub_env(
+        tmp_path / "api",
+        broker_url="memory://",
+        secret_key=TEST_SECRET,
+        port=str(port),
+        **storage_settings(settings),
+    )
+    log = tmp_path / "api.log"
+    api = start_imagehub(["api", "--workers", "1"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(base), 60, "/healthz", log)
+        account = {"email": "crash@example.com", "password": "correct horse battery"}
+        token = httpx.post(f"{base}/registration", json=account).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        files = {"files": ("kept.jpg", images.jpeg(), "image/jpeg")}
+        committed = httpx.post(f"{base}/upload", headers=headers, files=files, timeout=30)
+        assert committed.status_code == 202, committed.text
+        kept = stored(settings)
+        assert len(kept) == 1
+
+        with tasks_locked(settings.effective_database_url):
+            files = {"files": ("lost.jpg", images.jpeg(), "image/jpeg")}
+            threading.Thread(
+                target=_post_quietly, args=(f"{base}/upload", headers, files), daemon=True
+            ).start()
+            wait_for(lambda: len(stored(settings)) == 2, 10, "the original stored", log)
+            os.killpg(api.pid, signal.SIGKILL)
+            api.wait(10)
+    finally:
+        stop_process_tree(api)
+    assert counts(settings)["tasks"] == 1
+    assert len(stored(settings)) == 2
+
+    assert as_worker(settings, tasks.sweep_orphans) == 0  # younger than the hour's grace
+    time.sleep(1.1)
+    assert as_worker(settings, tasks.sweep_orphans, orphan_grace_seconds=1) == 1
+    assert stored(settings) == kept
+
+
+def _post_quietly(url: str, headers: dict[str, str], files: Any) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # the server is killed under it
+        httpx.post(url, headers=headers, files=files, timeout=30)

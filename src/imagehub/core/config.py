@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # Finished tasks older than this many days are deleted with their files (beat, hourly);
     # unset: kept until their owner deletes them.
     task_retention_days: int | None = Field(None, ge=1)
+    # A task folder in storage that no task refers to is removed once untouched this long
+    # (an upload stores its originals before it commits: younger ones may be on their way).
+    orphan_grace_seconds: int = Field(3600, ge=1)
 
     # GitHub repository stats. Without a token GitHub allows 60 requests an hour.
     github_api_url: str = "https://api.github.com"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
@@ -122,6 +122,17 @@ class Storage:
         # Deleting a missing object is not an error (S3 semantics, kept for the folder too).
         with contextlib.suppress(*_NOT_FOUND):
             obstore.delete(self.store, key)
+
+    def last_changes_by_folder(self, prefix: str) -> dict[str, datetime]:
+        """For each folder right under `prefix`, a top-level folder ("tasks" -> "tasks/<id>"),
+        when the newest object in it was written."""
+        newest: dict[str, datetime] = {}
+        for batch in obstore.list(self.store, prefix=prefix):
+            for meta in batch:
+                folder = "/".join(meta["path"].split("/", 2)[:2])
+                if folder not in newest or meta["last_modified"] > newest[folder]:
+                    newest[folder] = meta["last_modified"]
+        return newest
 
     def keys_under(self, prefix: str) -> list[str]:
         """Every key under `prefix`, a folder's path ("tasks/<id>": whole segments only)."""

@@ -51,6 +51,10 @@ async def moderation_images_of(session: AsyncSession, task_ids: Sequence[uuid.UU
     return [image_id for image_id in rows if image_id is not None]
 
 
+async def existing_tasks(session: AsyncSession, task_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    return set(await session.scalars(select(Task.id).where(Task.id.in_(task_ids))))
+
+
 async def tasks_finished_before(
     session: AsyncSession, before: datetime, limit: int
 ) -> list[uuid.UUID]:

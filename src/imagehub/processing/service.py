@@ -67,7 +67,7 @@ def object_key(task_id: uuid.UUID, link: str) -> str:
 
 def task_folder(task_id: uuid.UUID) -> str:
     """Where every stored file of a task lives: originals, variants, thumbnails."""
-    return f"tasks/{task_id}"
+    return f"{TASKS_FOLDER}/{task_id}"
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -276,6 +276,37 @@ async def _delete_tasks(
     await repository.delete_tasks(session, task_ids)
     for task_id in task_ids:
         after_commit(session, functools.partial(discard_files, storage, task_id))
+
+
+TASKS_FOLDER = "tasks"
+
+
+def task_folders(storage: Storage) -> dict[uuid.UUID, datetime]:
+    """Every task folder in storage, with when its newest object was written (read outside
+    any transaction: a big bucket takes a while to list)."""
+    folders: dict[uuid.UUID, datetime] = {}
+    for folder, changed in storage.last_changes_by_folder(TASKS_FOLDER).items():
+        try:
+            folders[uuid.UUID(folder.removeprefix(f"{TASKS_FOLDER}/"))] = changed
+        except ValueError:  # not a folder of ours: never guess, leave it be
+            log.warning("orphan sweep: %s is not a task's folder; left alone", folder)
+    return folders
+
+
+async def orphaned_tasks(
+    session: AsyncSession, folders: dict[uuid.UUID, datetime], grace: timedelta
+) -> list[uuid.UUID]:
+    """The folders no task refers to, untouched for longer than `grace`: an upload stores
+    its originals before its transaction commits, so a younger folder may be one on its way
+    (and an older one was left by a process that died before committing)."""
+    quiet_since = utcnow() - grace
+    candidates = [task_id for task_id, changed in folders.items() if changed < quiet_since]
+    orphans: list[uuid.UUID] = []
+    for start in range(0, len(candidates), DELETE_BATCH):
+        batch = candidates[start : start + DELETE_BATCH]
+        existing = await repository.existing_tasks(session, batch)
+        orphans.extend(task_id for task_id in batch if task_id not in existing)
+    return orphans
 
 
 def discard_files(storage: Storage, task_id: uuid.UUID) -> None:

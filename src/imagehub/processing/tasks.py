@@ -1,17 +1,21 @@
-"""Celery jobs of processing: one job per uploaded image, the sweep for lost ones, and
-retention.
+"""Celery jobs of processing: one job per uploaded image, the sweep for lost ones,
+retention, and the sweep for stored files no task refers to.
 
 Each job is three short transactions around the image work, so no transaction is open
 while pixels are decoded, encoded or stored.
 """
 
+import logging
 import uuid
+from datetime import timedelta
 
 from imagehub.core import jobs
 from imagehub.core.db import DATABASE_UNAVAILABLE, AsyncDatabase
 from imagehub.core.jobs import celery_app
 from imagehub.core.metrics import IMAGES_PROCESSED, JOBS_RESENT
 from imagehub.processing import service
+
+log = logging.getLogger(__name__)
 
 # Failures worth another try: the database or the storage away for a while. A corrupt
 # image is not one: the service marks it failed and the job ends normally.
@@ -91,3 +95,22 @@ def delete_expired_tasks() -> int:
                 return removed
 
     return jobs.run_async(delete_batches)
+
+
+@celery_app.task(name="processing.sweep_orphans")
+def sweep_orphans() -> int:
+    """Beat's look, every 6 hours, for task folders in storage that no task refers to (an
+    API process died between storing an upload and committing it); how many it removed."""
+    context = jobs.worker_context()
+    folders = service.task_folders(context.storage)
+    grace = timedelta(seconds=context.settings.orphan_grace_seconds)
+
+    async def find(database: AsyncDatabase) -> list[uuid.UUID]:
+        async with database.transaction() as session:
+            return await service.orphaned_tasks(session, folders, grace)
+
+    orphans = jobs.run_async(find)
+    for task_id in orphans:
+        service.discard_files(context.storage, task_id)
+    log.info("orphan sweep: %d of %d task folder(s) had no task", len(orphans), len(folders))
+    return len(orphans)

@@ -35,6 +35,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "processing.delete_expired_tasks",
             "schedule": HOURLY,
         },
+        "processing.sweep_orphans": {"task": "processing.sweep_orphans", "schedule": 6 * HOURLY},
         "accounts.prune_login_attempts": {
             "task": "accounts.prune_login_attempts",
             "schedule": HOURLY,
