@@ -114,6 +114,7 @@ def test_a_whole_afternoon_in_the_browser(
         Error,
         FilePayload,
         Page,
+        Route,
         expect,
     )
 
@@ -126,7 +127,7 @@ def test_a_whole_afternoon_in_the_browser(
     problems: list[str] = []
     # The browser logs every 4xx answer; the ones this test provokes on purpose are
     # expected. Anything else (a CSP violation, a script error) is a problem.
-    expected = ("400 (Bad Request)", "403 (Forbidden)")
+    expected = ("400 (Bad Request)", "403 (Forbidden)", "net::ERR_CONNECTION_RESET")
 
     def on_page_error(error: Error) -> None:
         problems.append(f"page error: {error}")
@@ -177,8 +178,44 @@ def test_a_whole_afternoon_in_the_browser(
     page.locator("#files").set_input_files([str(p) for p in photographs(tmp_path)])
     expect(page.locator("#chosen li")).to_have_count(2)
     page.get_by_label("Group").fill(HOSTILE_GROUP)
+    # The first try fails on the network; the person clicks again: the page sends the same
+    # Idempotency-Key, so had the first reached the server, the second would get its task.
+    keys: list[str | None] = []
+
+    def fail_the_first_try(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/upload", fail_the_first_try)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-error")).to_be_visible()
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#task")).to_have_attribute("data-status", "done", timeout=60_000)
+    page.unroute("**/upload")
+    assert len(keys) == 2
+    assert keys[0]
+    assert keys[0] == keys[1]
+    # Its answer lost, the same upload sent again with that key is that task; nothing new.
+    task_href = str(page.locator("#zip-link").get_attribute("href"))
+    session = {c["name"]: c["value"] for c in context.cookies()}
+    retried = httpx.post(
+        f"{service.base}/upload",
+        cookies=session,
+        headers={
+            "Idempotency-Key": keys[0],
+            "X-CSRF-Token": page.evaluate(
+                "document.querySelector('meta[name=csrf-token]').content"
+            ),
+        },
+        files=[("files", (p.name, p.read_bytes())) for p in photographs(tmp_path)],
+        data={"group": HOSTILE_GROUP.strip()},
+        timeout=30,
+    )
+    assert retried.status_code == 202, retried.text
+    assert task_href == f"/task/{retried.json()['task_id']}"
     expect(page.locator("#task-status")).to_contain_text("2 of 2")
     thumbnails = page.locator("#task-images img")
     expect(thumbnails).to_have_count(8)

@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import FormData, UploadFile
 
@@ -157,12 +157,16 @@ def _checked_form(form: FormData) -> UploadForm:
     return UploadForm(uploads, group)
 
 
+# The draft standard sends the key as a quoted string ("..."); a bare one is taken too.
+IDEMPOTENCY_KEY = r'^(?:"[\x20\x21\x23-\x7e]{1,255}"|[\x20\x21\x23-\x7e][\x20-\x7e]{0,254})$'
+
+
 @router.post(
     "/upload",
     status_code=202,
     response_model=TaskStatusOut,
     openapi_extra=_UPLOAD_BODY,
-    responses=errors(429),
+    responses=errors(409, 422, 429),
 )
 async def upload(
     # In this order: the body arrives, then the account is read (outside any transaction),
@@ -171,11 +175,22 @@ async def upload(
     user: CurrentUserReadApart,
     session: SessionDep,
     services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY,
+            description="any text of 1-255 printable ASCII characters, new for each upload: "
+            "sent again with the same files and group within 24 h, it answers with the task "
+            "it made (202, nothing stored again); with other files, 422",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Upload one or more JPEG/PNG images; workers make rotated, gray and half-size copies.
 
     Every file is checked first (type from its bytes, size, pixel count); one refused file
     refuses the whole request, naming each refused file and why, and stores nothing.
+    Send an `Idempotency-Key` to make a retry safe (a lost answer, a double click).
     """
     view = await service.accept_upload(
         session,
@@ -184,9 +199,14 @@ async def upload(
         owner_id=user.id,
         uploads=form.uploads,
         group=form.group,
+        idempotency_key=_unquoted(idempotency_key) if idempotency_key else None,
     )
     body = _status(view).model_dump(mode="json")
     return JSONResponse(body, status_code=202, headers={"Location": f"/status/{view.task.id}"})
+
+
+def _unquoted(key: str) -> str:
+    return key[1:-1] if key.startswith('"') else key
 
 
 @router.get("/status/{task_id}", response_model=TaskStatusOut, responses=errors(404))

@@ -126,3 +126,21 @@ class ImageTask(Base):
     )
     img_link: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UploadKey(Base):
+    """An upload's `Idempotency-Key`: the same user and key within a day answer with the
+    task that key made (`fingerprint`: a digest of the request's files and group)."""
+
+    __tablename__ = "upload_keys"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Null only inside the transaction that claims the key (set before it commits).
+    task_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

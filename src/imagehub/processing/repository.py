@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from imagehub.core.db import dialect_insert, table_of
-from imagehub.processing.models import ImageState, ImageTask, Task, TaskImage, TaskStatus
+from imagehub.processing.models import (
+    ImageState,
+    ImageTask,
+    Task,
+    TaskImage,
+    TaskStatus,
+    UploadKey,
+)
 
 # Core on the tables where a worker writes once per image (see db.table_of).
 TASKS = table_of(Task)
@@ -30,6 +37,27 @@ async def add_task(session: AsyncSession, task: Task, images: Sequence[TaskImage
 
 async def add_files(session: AsyncSession, task_id: uuid.UUID, links: Sequence[str]) -> None:
     session.add_all(ImageTask(task_id=task_id, img_link=link) for link in links)
+    await session.flush()
+
+
+async def upload_key(session: AsyncSession, owner_id: uuid.UUID, key: str) -> UploadKey | None:
+    found = await session.execute(
+        select(UploadKey).where(UploadKey.owner_id == owner_id, UploadKey.key == key)
+    )
+    return found.scalar_one_or_none()
+
+
+async def claim_upload_key(session: AsyncSession, claim: UploadKey, expired: datetime) -> None:
+    """Insert the key, replacing one made before `expired`; raises IntegrityError when
+    another request holds it (PostgreSQL makes this wait until that request ends)."""
+    await session.execute(
+        delete(UploadKey).where(
+            UploadKey.owner_id == claim.owner_id,
+            UploadKey.key == claim.key,
+            UploadKey.created_at < expired,
+        )
+    )
+    session.add(claim)
     await session.flush()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
@@ -14,18 +16,19 @@ from typing import BinaryIO
 
 import anyio.to_thread
 import zipstream
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from imagehub.core import pagination
 from imagehub.core.config import Settings
 from imagehub.core.db import after_commit, after_rollback, utcnow
-from imagehub.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.core.errors import AppError, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from imagehub.core.jobs import celery_app
 from imagehub.core.storage import ObjectNotFound, Storage
 from imagehub.moderation import service as moderation
 from imagehub.processing import repository
-from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, Variant
+from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, UploadKey, Variant
 from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
 from imagehub.processing.uploads import (
     InspectedImage,
@@ -139,12 +142,15 @@ async def accept_upload(
     owner_id: uuid.UUID,
     uploads: Sequence[Upload],
     group: str | None,
+    idempotency_key: str | None = None,
 ) -> TaskView:
     """Check every file, then store the originals, write the rows and queue one job per
     image.
 
     All or nothing: one refused file refuses the request, and nothing of it is stored or
     queued. The rows commit before any job is sent (the request's session sends them).
+    With an `idempotency_key` the user used within a day for the same files and group, the
+    task it made is the answer, and nothing is stored.
     """
     limits = limits_of(settings)
     if not uploads:
@@ -160,6 +166,12 @@ async def accept_upload(
         _refuse(refusals)
     images = [item for item in inspected if isinstance(item, InspectedImage)]
     names = unique_names(images)
+    claim = None
+    if idempotency_key is not None:
+        fingerprint = await anyio.to_thread.run_sync(fingerprint_of, uploads, group)
+        earlier, claim = await _claim_key(session, owner_id, idempotency_key, fingerprint)
+        if earlier is not None:  # a retry of an upload that was made: stores nothing
+            return await task_view(session, Viewer(owner_id, is_admin=False), earlier)
 
     now = utcnow()
     task = Task(
@@ -204,10 +216,64 @@ async def accept_upload(
         stored.append(key)
     await repository.add_task(session, task, rows)
     await repository.add_files(session, task.id, originals)
+    if claim is not None:
+        claim.task_id = task.id
 
     image_ids = [row.id for row in rows]
     after_commit(session, lambda: enqueue_images(task.id, image_ids))
     return TaskView(task=task, images=rows, stored={(task.id, link) for link in originals})
+
+
+# How long an upload's Idempotency-Key stands for the task it made.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class KeyReused(AppError):
+    status_code = 422
+    name = "Idempotency key reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used in the last 24 h for an upload of other files "
+            "(or another group); send a new key for a new upload"
+        )
+
+
+def fingerprint_of(uploads: Sequence[Upload], group: str | None) -> str:
+    """A digest of what the upload asks for: its group, and each file's name and bytes."""
+    digest = hashlib.sha256(json.dumps(group).encode())
+    for upload in uploads:
+        content = hashlib.sha256()
+        upload.file.seek(0)
+        while chunk := upload.file.read(1024 * 1024):
+            content.update(chunk)
+        upload.file.seek(0)
+        digest.update(json.dumps([upload.client_name, content.hexdigest()]).encode())
+    return digest.hexdigest()
+
+
+async def _claim_key(
+    session: AsyncSession, owner_id: uuid.UUID, key: str, fingerprint: str
+) -> tuple[uuid.UUID | None, UploadKey | None]:
+    """The task an earlier request with this key made, or the claim of the key for this
+    one. The claim is written before the originals are stored, so a concurrent twin waits
+    for this request's end (PostgreSQL: on the key's row; SQLite: on its one write lock)
+    and then finds the task."""
+    expired = utcnow() - IDEMPOTENCY_WINDOW
+    for _ in range(2):  # a twin may take the key between our look and our claim
+        earlier = await repository.upload_key(session, owner_id, key)
+        if earlier is not None and earlier.created_at >= expired:
+            if earlier.fingerprint != fingerprint:
+                raise KeyReused()
+            return earlier.task_id, None
+        claim = UploadKey(owner_id=owner_id, key=key, fingerprint=fingerprint, created_at=utcnow())
+        try:
+            async with session.begin_nested():
+                await repository.claim_upload_key(session, claim, expired)
+        except IntegrityError:
+            continue
+        return None, claim
+    raise Conflict("Another upload with this Idempotency-Key is under way; try again")
 
 
 def _delete_quietly(storage: Storage, keys: list[str]) -> None:

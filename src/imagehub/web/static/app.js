@@ -13,8 +13,8 @@ const imagehub = (() => {
     }
   }
 
-  async function api(path, { method = "GET", json, form } = {}) {
-    const headers = { Accept: "application/json" };
+  async function api(path, { method = "GET", json, form, headers: extra = {} } = {}) {
+    const headers = { Accept: "application/json", ...extra };
     if (!["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = csrfToken();
     let body;
     if (json !== undefined) {

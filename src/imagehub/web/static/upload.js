@@ -13,6 +13,20 @@
   const button = document.getElementById("upload-button");
   const error = document.getElementById("upload-error");
   let chosen = [];
+  // One Idempotency-Key per choice of files and group: sending the same again (its answer
+  // lost, a second click) gets the task it made; any change makes it a new upload.
+  let uploadKey = null;
+  let keyedGroup = null;
+
+  function keyFor(group) {
+    if (uploadKey === null || group !== keyedGroup) {
+      // getRandomValues works on plain http too (randomUUID needs a secure context).
+      const random = crypto.getRandomValues(new Uint8Array(16));
+      uploadKey = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
+      keyedGroup = group;
+    }
+    return uploadKey;
+  }
 
   function render(refusals = new Map()) {
     list.replaceChildren(
@@ -22,7 +36,7 @@
           el("span", { class: "hint" }, bytes(file.size)),
           el("button", {
             type: "button", class: "secondary", "aria-label": `Remove ${file.name}`,
-            onclick: () => { chosen.splice(index, 1); render(); },
+            onclick: () => { chosen.splice(index, 1); uploadKey = null; render(); },
           }, "Remove"),
           refusals.has(file.name) ? el("p", { class: "error" }, refusals.get(file.name)) : null,
         ),
@@ -33,6 +47,7 @@
 
   function add(files) {
     chosen = chosen.concat(Array.from(files));
+    uploadKey = null;
     hideError(error);
     render();
   }
@@ -55,8 +70,10 @@
     if (group) body.append("group", group);
     button.disabled = true;
     try {
-      const { data } = await api("/upload", { method: "POST", form: body });
+      const headers = { "Idempotency-Key": keyFor(group) };
+      const { data } = await api("/upload", { method: "POST", form: body, headers });
       chosen = [];
+      uploadKey = null;
       render();
       follow(data);
     } catch (failure) {
