@@ -372,6 +372,23 @@ def test_a_whole_afternoon_in_the_browser(
         shot(f"phone-{name}", small)
     phone.close()
 
+    # --- Deleting a task from the history asks first, then takes every image of it --------
+    page.goto("/app/history")
+    expect(page.locator("#history > li")).to_have_count(2)
+    first = page.locator("#history > li").first
+    first.get_by_role("button", name="Delete task…").click()
+    expect(first.get_by_role("alert")).to_contain_text("every image uploaded with it")
+    first.get_by_role("button", name="Keep").click()
+    expect(page.locator("#history > li")).to_have_count(2)
+    first.get_by_role("button", name="Delete task…").click()
+    first.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.locator("#history > li")).to_have_count(0)
+    expect(page.locator("#history-empty")).to_be_visible()
+    task_id = task_href.removeprefix("/task/")
+    assert page.request.get(f"/status/{task_id}").status == 404
+    page.reload()
+    expect(page.locator("#history-empty")).to_be_visible()
+
     # --- Signing out ends the session ------------------------------------------------------------
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{service.base}/app/sign-in")
