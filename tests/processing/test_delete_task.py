@@ -365,6 +365,12 @@ def test_an_upload_whose_api_died_before_committing_is_swept_after_the_grace(
         stop_process_tree(api)
     assert counts(settings)["tasks"] == 1
     assert len(stored(settings)) == 2
+    # Folders that are not a task's (another tool's, a hand-made copy) are never touched.
+    storage = Storage.from_settings(settings)
+    strangers = ["tasks/backup/a.jpg", f"tasks/{uuid.uuid4().hex}/a.jpg"]
+    for key in strangers:
+        storage.put(key, b"not ours")
+    kept = sorted([*kept, *strangers])
 
     assert as_worker(settings, tasks.sweep_orphans) == 0  # younger than the hour's grace
     time.sleep(1.1)

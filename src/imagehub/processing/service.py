@@ -352,10 +352,15 @@ def task_folders(storage: Storage) -> dict[uuid.UUID, datetime]:
     any transaction: a big bucket takes a while to list)."""
     folders: dict[uuid.UUID, datetime] = {}
     for folder, changed in storage.last_changes_by_folder(TASKS_FOLDER).items():
+        name = folder.removeprefix(f"{TASKS_FOLDER}/")
         try:
-            folders[uuid.UUID(folder.removeprefix(f"{TASKS_FOLDER}/"))] = changed
-        except ValueError:  # not a folder of ours: never guess, leave it be
+            task_id = uuid.UUID(name)
+        except ValueError:
+            task_id = None
+        if task_id is None or str(task_id) != name:  # not a folder of ours: leave it be
             log.warning("orphan sweep: %s is not a task's folder; left alone", folder)
+            continue
+        folders[task_id] = changed
     return folders
 
 
