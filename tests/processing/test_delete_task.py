@@ -175,8 +175,9 @@ async def delete_account(
 
 
 async def test_a_deleted_account_leaves_nothing_of_its_own_and_its_decisions_stay(
-    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(service, "IMAGES_PER_STATEMENT", 3)  # 4 images: two statements
     leaving = await register(client, "leaving@example.com")
     staying = await register(client, "staying@example.com")
     for _ in range(2):

@@ -309,8 +309,10 @@ async def delete_tasks_of(session: AsyncSession, storage: Storage, owner_id: uui
     return len(task_ids)
 
 
-# Tasks a statement names at most (every database takes this many bound parameters).
+# Tasks a statement names at most, and images (500 tasks of up to 100 images each would
+# pass SQLite's 32,766 bound parameters in one list).
 DELETE_BATCH = 500
+IMAGES_PER_STATEMENT = 1000
 
 
 async def delete_expired_tasks(
@@ -338,7 +340,9 @@ async def _delete_tasks(
     uploads, and, once that has committed, their stored files. A job of them still running
     stores nothing that stays (`finish_image` finds its task gone)."""
     queued = await repository.moderation_images_of(session, task_ids)
-    await session.run_sync(moderation.remove_uploaded, queued)
+    for start in range(0, len(queued), IMAGES_PER_STATEMENT):
+        chunk = queued[start : start + IMAGES_PER_STATEMENT]
+        await session.run_sync(moderation.remove_uploaded, chunk)
     await repository.delete_tasks(session, task_ids)
     for task_id in task_ids:
         after_commit(session, functools.partial(discard_files, storage, task_id))
