@@ -46,7 +46,11 @@ async def test_register_returns_token_and_user(client: httpx.AsyncClient) -> Non
     assert "password" not in user
     me = await client.get("/users/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
-    assert me.json() == user
+    assert me.json() == {
+        **user,
+        "usage": {"bytes_stored": 0, "images_today": 0},
+        "quotas": {"bytes_stored": None, "images_per_day": None},
+    }
 
 
 async def test_password_is_stored_hashed_with_argon2id(

@@ -169,8 +169,9 @@ def test_a_users_whole_path_with_typed_answers(served: Served, client_package: s
         base_url=served.base, token=by_json.access_token, raise_on_unexpected_status=True
     )
     account = me.sync(client=client)
-    assert isinstance(account, models.UserOut)
+    assert isinstance(account, models.MeOut)
     assert account.role == models.Role.ADMIN
+    assert (account.usage.bytes_stored, account.quotas.images_per_day) == (0, None)
 
     files = [
         types.File(payload=io.BytesIO(jpeg(640, 480)), file_name="a.jpg", mime_type="image/jpeg"),

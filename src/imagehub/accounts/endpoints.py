@@ -15,15 +15,19 @@ from imagehub.accounts.models import User
 from imagehub.accounts.schemas import (
     AccountDeletionIn,
     LoginIn,
+    MeOut,
+    QuotasOut,
     RegistrationIn,
     RegistrationOut,
     SessionOut,
     TokenOut,
+    UsageOut,
     UserOut,
 )
 from imagehub.http.deps import ServicesDep, SessionDep, StorageDep
 from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
+from imagehub.processing import service as processing
 
 router = Router(tags=["accounts"])
 
@@ -145,10 +149,19 @@ async def close_session(request: Request, services: ServicesDep) -> Response:
     return response
 
 
-@router.get("/users/me", response_model=UserOut)
-async def me(user: CurrentUser) -> UserOut:
-    """The account behind the token."""
-    return UserOut.model_validate(user)
+@router.get("/users/me", response_model=MeOut)
+async def me(user: CurrentUser, session: SessionDep, services: ServicesDep) -> MeOut:
+    """The account behind the token, with what it stores and may store."""
+    usage = await processing.usage_of(session, user.id)
+    settings = services.settings
+    return MeOut(
+        **UserOut.model_validate(user).model_dump(),
+        usage=UsageOut(bytes_stored=usage.bytes_stored, images_today=usage.images_today),
+        quotas=QuotasOut(
+            bytes_stored=settings.quota_bytes_per_user,
+            images_per_day=settings.quota_images_per_day,
+        ),
+    )
 
 
 @router.delete("/users/me", status_code=204, responses=errors(403, 429))

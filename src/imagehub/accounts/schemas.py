@@ -40,6 +40,23 @@ class UserOut(BaseModel):
     created_at: UtcDateTime
 
 
+class UsageOut(BaseModel):
+    bytes_stored: int = Field(description="the originals and their copies, in bytes")
+    images_today: int = Field(description="images uploaded since 00:00 UTC")
+
+
+class QuotasOut(BaseModel):
+    bytes_stored: int | None = Field(description="the most you may store; null: no quota")
+    images_per_day: int | None = Field(
+        description="the most you may upload a UTC day; null: no quota"
+    )
+
+
+class MeOut(UserOut):
+    usage: UsageOut
+    quotas: QuotasOut
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105

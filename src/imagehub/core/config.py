@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # Finished tasks older than this many days are deleted with their files (beat, hourly);
     # unset: kept until their owner deletes them.
     task_retention_days: int | None = Field(None, ge=1)
+    # Per-user quotas (unset: none): bytes stored (originals and their copies), and images
+    # uploaded per UTC day.
+    quota_bytes_per_user: int | None = Field(None, ge=1)
+    quota_images_per_day: int | None = Field(None, ge=1)
     # A task folder in storage that no task refers to is removed once untouched this long
     # (an upload stores its originals before it commits: younger ones may be on their way).
     orphan_grace_seconds: int = Field(3600, ge=1)

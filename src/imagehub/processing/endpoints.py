@@ -166,7 +166,7 @@ IDEMPOTENCY_KEY = r'^(?:"[\x20\x21\x23-\x7e]{1,255}"|[\x20\x21\x23-\x7e][\x20-\x
     status_code=202,
     response_model=TaskStatusOut,
     openapi_extra=_UPLOAD_BODY,
-    responses=errors(409, 422, 429),
+    responses=errors(409, 413, 422, 429),
 )
 async def upload(
     # In this order: the body arrives, then the account is read (outside any transaction),

@@ -93,6 +93,9 @@ class TaskImage(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(Integer)
+    # What its copies take in storage (rotated, gray, scaled, thumbnail), once made: with
+    # `size_bytes`, what the image counts against its owner's storage quota.
+    variants_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     state: Mapped[ImageState] = mapped_column(TextEnum(ImageState), default=ImageState.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

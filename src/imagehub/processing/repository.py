@@ -65,6 +65,24 @@ async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
     return await session.get(Task, task_id)
 
 
+async def stored_bytes_of(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(TaskImage.size_bytes + TaskImage.variants_bytes), 0)).where(
+            TaskImage.owner_id == owner_id
+        )
+    )
+    return int(total or 0)
+
+
+async def images_since(session: AsyncSession, owner_id: uuid.UUID, since: datetime) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(TaskImage)
+        .where(TaskImage.owner_id == owner_id, TaskImage.created_at >= since)
+    )
+    return int(count or 0)
+
+
 async def task_ids_of(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
     return list(await session.scalars(select(Task.id).where(Task.owner_id == owner_id)))
 
@@ -192,6 +210,7 @@ def finish_image(
     state: ImageState,
     error: str | None,
     thumbnail: str | None,
+    variants_bytes: int,
     now: datetime,
 ) -> bool:
     """Move a pending image to its final state; False if a previous run already did."""
@@ -199,7 +218,13 @@ def finish_image(
     result = session.execute(
         update(TASK_IMAGES)
         .where(images.id == image_id, images.state == ImageState.PENDING)
-        .values(state=state, error=error, thumbnail=thumbnail, processed_at=now)
+        .values(
+            state=state,
+            error=error,
+            thumbnail=thumbnail,
+            variants_bytes=variants_bytes,
+            processed_at=now,
+        )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

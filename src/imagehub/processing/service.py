@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session
 from imagehub.core import pagination
 from imagehub.core.config import Settings
 from imagehub.core.db import after_commit, after_rollback, utcnow
-from imagehub.core.errors import AppError, Conflict, InvalidInput, NotFound, PayloadTooLarge
+from imagehub.core.errors import (
+    AppError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from imagehub.core.jobs import celery_app
 from imagehub.core.storage import ObjectNotFound, Storage
 from imagehub.moderation import service as moderation
@@ -172,6 +179,7 @@ async def accept_upload(
         earlier, claim = await _claim_key(session, owner_id, idempotency_key, fingerprint)
         if earlier is not None:  # a retry of an upload that was made: stores nothing
             return await task_view(session, Viewer(owner_id, is_admin=False), earlier)
+    await _check_quotas(session, settings, owner_id, images)
 
     now = utcnow()
     task = Task(
@@ -222,6 +230,53 @@ async def accept_upload(
     image_ids = [row.id for row in rows]
     after_commit(session, lambda: enqueue_images(task.id, image_ids))
     return TaskView(task=task, images=rows, stored={(task.id, link) for link in originals})
+
+
+@dataclass(frozen=True)
+class Usage:
+    bytes_stored: int  # originals and their copies
+    images_today: int  # uploaded since the UTC day began
+    next_day_in: int  # seconds until the daily count starts again
+
+
+async def usage_of(session: AsyncSession, owner_id: uuid.UUID) -> Usage:
+    now = utcnow()
+    day_began = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    next_day_in = int((day_began + timedelta(days=1) - now).total_seconds()) + 1
+    return Usage(
+        bytes_stored=await repository.stored_bytes_of(session, owner_id),
+        images_today=await repository.images_since(session, owner_id, day_began),
+        next_day_in=next_day_in,
+    )
+
+
+async def _check_quotas(
+    session: AsyncSession, settings: Settings, owner_id: uuid.UUID, images: list[InspectedImage]
+) -> None:
+    """Refuse an upload that would pass the user's quotas, before anything is stored. Two
+    uploads at once may both pass (the check is not a lock): a quota is held to within one
+    upload."""
+    by_day, by_bytes = settings.quota_images_per_day, settings.quota_bytes_per_user
+    if by_day is None and by_bytes is None:
+        return
+    usage = await usage_of(session, owner_id)
+    if by_day is not None and usage.images_today + len(images) > by_day:
+        raise TooManyRequests(
+            f"Daily upload quota: {by_day} images a day; {usage.images_today} uploaded today, "
+            f"this upload has {len(images)}; the day's count starts again in "
+            f"{usage.next_day_in} s (UTC midnight)",
+            retry_after=usage.next_day_in,
+            name="Quota exceeded",
+            extra={"quota": "images_per_day", "limit": by_day, "used": usage.images_today},
+        )
+    incoming = sum(image.size_bytes for image in images)
+    if by_bytes is not None and usage.bytes_stored + incoming > by_bytes:
+        raise PayloadTooLarge(
+            f"Storage quota: {by_bytes} bytes; {usage.bytes_stored} stored, this upload adds "
+            f"{incoming}; delete some tasks to make room",
+            name="Quota exceeded",
+            extra={"quota": "bytes_stored", "limit": by_bytes, "used": usage.bytes_stored},
+        )
 
 
 # How long an upload's Idempotency-Key stands for the task it made.
@@ -522,6 +577,7 @@ class Outcome:
     error: str | None = None
     links: tuple[str, ...] = ()  # the files stored, by name
     thumbnail: str | None = None  # the thumbnail's file name
+    stored_bytes: int = 0  # what the copies stored take
 
 
 def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob) -> Outcome:
@@ -546,7 +602,9 @@ def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob)
         thumbnail = image.thumbnail_name(made.thumbnail.extension)
         storage.put(object_key(image.task_id, thumbnail), made.thumbnail.data)
     links = tuple(image.file_name(v) for v in made.variants)
-    return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail)
+    stored_bytes = sum(len(data) for data in made.variants.values())
+    stored_bytes += len(made.thumbnail.data) if made.thumbnail is not None else 0
+    return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail, stored_bytes=stored_bytes)
 
 
 class Finish(StrEnum):
@@ -563,7 +621,13 @@ def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> Finish:
         return Finish.TASK_DELETED
     repository.record_files(session, task_id, outcome.links, now)
     finished = repository.finish_image(
-        session, job.image.id, outcome.state, outcome.error, outcome.thumbnail, now
+        session,
+        job.image.id,
+        outcome.state,
+        outcome.error,
+        outcome.thumbnail,
+        outcome.stored_bytes,
+        now,
     )
     if not finished:
         return Finish.ALREADY
