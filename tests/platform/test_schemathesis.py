@@ -73,6 +73,9 @@ def token_of(base: str, database_url: str, email: str, role: str) -> str:
     return token
 
 
+INTERPRETER_BUG = "SystemError: AST constructor recursion depth mismatch"
+
+
 @pytest.mark.parametrize("role", ["user", "admin"])
 def test_the_api_matches_its_openapi_document(
     api: tuple[str, str], role: str, tmp_path: Path
@@ -101,5 +104,10 @@ def test_the_api_matches_its_openapi_document(
         str(tmp_path / "report"),
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    if INTERPRETER_BUG in run.stdout:
+        # CPython 3.11's ast.parse can fail like this deep in a recursion (hypothesis parses
+        # a lambda's source to describe a strategy): the interpreter's error, not the API's.
+        # Seen once in ~40 runs; one more run tells which it is.
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
     assert "No failures" in run.stdout or " passed" in run.stdout, run.stdout[-2000:]

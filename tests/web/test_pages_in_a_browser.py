@@ -127,7 +127,12 @@ def test_a_whole_afternoon_in_the_browser(
     problems: list[str] = []
     # The browser logs every 4xx answer; the ones this test provokes on purpose are
     # expected. Anything else (a CSP violation, a script error) is a problem.
-    expected = ("400 (Bad Request)", "403 (Forbidden)", "net::ERR_CONNECTION_RESET")
+    expected = (
+        "400 (Bad Request)",
+        "401 (Unauthorized)",
+        "403 (Forbidden)",
+        "net::ERR_CONNECTION_RESET",
+    )
 
     def on_page_error(error: Error) -> None:
         problems.append(f"page error: {error}")
@@ -354,7 +359,7 @@ def test_a_whole_afternoon_in_the_browser(
         storage_state=context.storage_state(),
     )
     small = phone.new_page()
-    for name in ("upload", "history", "moderation", "statistics", "repos"):
+    for name in ("upload", "history", "moderation", "statistics", "repos", "account"):
         small.goto(f"/app/{name}")
         small.wait_for_load_state("networkidle")
         overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -372,6 +377,15 @@ def test_a_whole_afternoon_in_the_browser(
         shot(f"phone-{name}", small)
     phone.close()
 
+    # --- The account page shows what is stored -------------------------------------------
+    page.get_by_role("link", name="Ada").click()
+    expect(page).to_have_url(f"{service.base}/app/account")
+    expect(page.locator("#images-today")).to_have_text("2")
+    stored = page.request.get("/users/me").json()["usage"]["bytes_stored"]
+    assert stored > 1024 * 1024  # the two photographs, their copies and thumbnails
+    expect(page.locator("#bytes-stored")).to_have_text(f"{stored / 1024 / 1024:.1f} MiB")
+    shot("account")
+
     # --- Deleting a task from the history asks first, then takes every image of it --------
     page.goto("/app/history")
     expect(page.locator("#history > li")).to_have_count(2)
@@ -388,6 +402,8 @@ def test_a_whole_afternoon_in_the_browser(
     assert page.request.get(f"/status/{task_id}").status == 404
     page.reload()
     expect(page.locator("#history-empty")).to_be_visible()
+    page.goto("/app/account")
+    expect(page.locator("#bytes-stored")).to_have_text("0 B")
 
     # --- Signing out ends the session ------------------------------------------------------------
     page.get_by_role("button", name="Sign out").click()
@@ -400,5 +416,18 @@ def test_a_whole_afternoon_in_the_browser(
     page.locator("#sign-in-password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{service.base}/app/upload")
+
+    # --- Deleting the account takes the password, then the account is gone ------------------
+    page.goto("/app/account")
+    page.get_by_label("Your password").fill("not my password")
+    page.get_by_role("button", name="Delete my account and everything in it").click()
+    expect(page.locator("#delete-error")).to_contain_text("password")
+    page.get_by_label("Your password").fill(password)
+    page.get_by_role("button", name="Delete my account and everything in it").click()
+    expect(page).to_have_url(f"{service.base}/app/sign-in")
+    page.locator("#sign-in-email").fill(email)
+    page.locator("#sign-in-password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sign-in-error")).to_contain_text("Incorrect")
     context.close()
     assert problems == []

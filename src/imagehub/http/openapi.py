@@ -80,7 +80,8 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
+            if _is_fastapi_validation(responses.get("422")):
+                responses.pop("422")  # a 422 a route declares itself stays
             for status in _statuses_from_shape(path, method, operation):
                 responses.setdefault(
                     str(status),
@@ -91,6 +92,11 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
                 )
     app.openapi_schema = document
     return document
+
+
+def _is_fastapi_validation(response: dict[str, Any] | None) -> bool:
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -50,6 +50,7 @@ PAGES = {
         Page("moderation", "Moderation", "moderation.html", Role.MODERATOR),
         Page("statistics", "Statistics", "statistics.html", Role.MODERATOR),
         Page("repos", "Repo stats", "repos.html", Role.USER),
+        Page("account", "Account", "account.html", Role.USER, in_menu=False),
     )
 }
 
