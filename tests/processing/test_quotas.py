@@ -77,6 +77,11 @@ async def test_images_per_day_refuses_with_retry_after_and_a_retry_still_answers
         assert retried.json()["task_id"] == first.json()["task_id"]
         mine = await me(client, account["headers"])
         assert mine["usage"]["images_today"] == 3  # type: ignore[index]
+        # Deleting today's uploads does not give the day's allowance back.
+        task = first.json()["task_id"]
+        assert (await client.delete(f"/task/{task}", headers=account["headers"])).status_code == 204
+        assert_error(await upload(client, account["headers"], two[:1]), 429, "Quota exceeded")
+        assert (await me(client, account["headers"]))["usage"]["images_today"] == 3  # type: ignore[index]
         assert mine["quotas"] == {"bytes_stored": None, "images_per_day": 3}
         # Another user has a day of their own.
         other = await register(client)

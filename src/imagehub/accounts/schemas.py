@@ -42,7 +42,7 @@ class UserOut(BaseModel):
 
 class UsageOut(BaseModel):
     bytes_stored: int = Field(description="the originals and their copies, in bytes")
-    images_today: int = Field(description="images uploaded since 00:00 UTC")
+    images_today: int = Field(description="images uploaded since 00:00 UTC (deleted ones too)")
 
 
 class QuotasOut(BaseModel):

@@ -5,11 +5,12 @@ one row per stored file (`name_suffix.ext`), in the shape the contract fixes for
 """
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -147,3 +148,16 @@ class UploadKey(Base):
         Uuid(), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UploadDay(Base):
+    """Images a user uploaded on a UTC day, for the daily quota: counted at upload, so
+    deleting an upload does not give the day's allowance back."""
+
+    __tablename__ = "upload_days"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    images: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from imagehub.processing.models import (
     Task,
     TaskImage,
     TaskStatus,
+    UploadDay,
     UploadKey,
 )
 
@@ -74,13 +75,24 @@ async def stored_bytes_of(session: AsyncSession, owner_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
-async def images_since(session: AsyncSession, owner_id: uuid.UUID, since: datetime) -> int:
+async def images_uploaded_on(session: AsyncSession, owner_id: uuid.UUID, day: date) -> int:
     count = await session.scalar(
-        select(func.count())
-        .select_from(TaskImage)
-        .where(TaskImage.owner_id == owner_id, TaskImage.created_at >= since)
+        select(UploadDay.images).where(UploadDay.owner_id == owner_id, UploadDay.day == day)
     )
     return int(count or 0)
+
+
+async def count_uploaded(
+    session: AsyncSession, owner_id: uuid.UUID, day: date, images: int
+) -> None:
+    await session.execute(
+        dialect_insert(session)(UploadDay)
+        .values(owner_id=owner_id, day=day, images=images)
+        .on_conflict_do_update(
+            index_elements=[UploadDay.owner_id, UploadDay.day],
+            set_={"images": UploadDay.images + images},
+        )
+    )
 
 
 async def task_ids_of(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:

@@ -224,6 +224,7 @@ async def accept_upload(
         stored.append(key)
     await repository.add_task(session, task, rows)
     await repository.add_files(session, task.id, originals)
+    await repository.count_uploaded(session, owner_id, now.date(), len(rows))
     if claim is not None:
         claim.task_id = task.id
 
@@ -235,7 +236,7 @@ async def accept_upload(
 @dataclass(frozen=True)
 class Usage:
     bytes_stored: int  # originals and their copies
-    images_today: int  # uploaded since the UTC day began
+    images_today: int  # uploaded since the UTC day began (deleted ones too)
     next_day_in: int  # seconds until the daily count starts again
 
 
@@ -245,7 +246,7 @@ async def usage_of(session: AsyncSession, owner_id: uuid.UUID) -> Usage:
     next_day_in = int((day_began + timedelta(days=1) - now).total_seconds()) + 1
     return Usage(
         bytes_stored=await repository.stored_bytes_of(session, owner_id),
-        images_today=await repository.images_since(session, owner_id, day_began),
+        images_today=await repository.images_uploaded_on(session, owner_id, day_began.date()),
         next_day_in=next_day_in,
     )
 
