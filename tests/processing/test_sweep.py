@@ -104,3 +104,30 @@ async def test_a_job_the_queue_moved_past_is_lost(
     sent(settings, behind, timedelta(minutes=55))
     sent(settings, lost, timedelta(minutes=55))
     assert sweep() == 0  # sent within the time limit before `later`: may still come
+
+
+def finished(settings: Settings, task_id: str, ago: timedelta) -> None:
+    with connected(settings.effective_database_url) as connection:
+        connection.execute(
+            sa.update(TaskImage)
+            .where(TaskImage.task_id == uuid.UUID(task_id))
+            .values(processed_at=utcnow() - ago)
+        )
+
+
+async def test_an_empty_queue_while_workers_still_finish_sends_nothing_yet(
+    client: httpx.AsyncClient, settings: Settings, queue: None
+) -> None:
+    """The queue just drained, but a worker holds the last jobs (taken, not yet done): while
+    images still finish, the old pending ones are not lost, only held."""
+    account = await register(client)
+    done = await new_task(client, account["headers"])
+    process_all(settings, done)
+    held = await new_task(client, account["headers"])
+    jobs.celery_app.control.purge()  # taken from the queue by a worker still at it
+    sent(settings, held, timedelta(hours=1))
+    finished(settings, done, timedelta(seconds=5))  # the workers are busy
+    assert jobs.jobs_waiting() == 0
+    assert sweep() == 0
+    finished(settings, done, timedelta(hours=1))  # idle for longer than the stall time
+    assert sweep() == 1

@@ -279,6 +279,13 @@ def queue_frontier(session: Session) -> datetime | None:
     return max((moment for moment in latest if moment is not None), default=None)
 
 
+def finished_since(session: Session, since: datetime) -> bool:
+    """Whether any image finished since `since` (asked only when the sweep has candidates:
+    processed_at has no index of its own)."""
+    found = session.scalar(select(TaskImage.id).where(TaskImage.processed_at >= since).limit(1))
+    return found is not None
+
+
 def pending_sent_before(
     session: Session, before: datetime, limit: int
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:

@@ -674,8 +674,9 @@ def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int) -> in
     """Send again the jobs of pending images that are really lost (the broker was down at
     upload, or lost a message), never those only waiting in a backlog. An image is lost
     when its job was sent more than `stall_seconds` ago and either nothing waits in the
-    queue (so its message is not there), or the queue has moved past it: an image sent
-    longer than a job's time limit after it has already finished. Returns how many."""
+    queue (so its message is not there) and no image finished for `stall_seconds` (so no
+    worker holds it), or the queue has moved past it: an image sent longer than a job's
+    time limit after it has already finished. Returns how many."""
     now = utcnow()
     sent_before = now - timedelta(seconds=stall_seconds)
     if jobs_waiting:
@@ -685,6 +686,11 @@ def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int) -> in
         sent_before = min(sent_before, frontier - timedelta(seconds=JOB_TIME_LIMIT_SECONDS))
     lost = repository.pending_sent_before(session, sent_before, SWEEP_BATCH)
     if not lost:
+        return 0
+    if not jobs_waiting and repository.finished_since(session, sent_before):
+        # An empty queue while workers still finish images: the pending ones may be those
+        # the workers hold (taken from the queue, not done yet). Lost jobs are sent again
+        # once the workers have been idle for the stall time.
         return 0
     repository.mark_queued(session, [image_id for _, image_id in lost], now)
     by_task: dict[uuid.UUID, list[uuid.UUID]] = {}
