@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -40,11 +40,18 @@ def sweep() -> int:
 
 def sent(settings: Settings, task_id: str, ago: timedelta) -> None:
     """The task's images' jobs were sent that long ago."""
+    _images_at(settings, task_id, queued_at=utcnow() - ago)
+
+
+def finished(settings: Settings, task_id: str, ago: timedelta) -> None:
+    """The task's images finished that long ago."""
+    _images_at(settings, task_id, processed_at=utcnow() - ago)
+
+
+def _images_at(settings: Settings, task_id: str, **moments: datetime) -> None:
     with connected(settings.effective_database_url) as connection:
         connection.execute(
-            sa.update(TaskImage)
-            .where(TaskImage.task_id == uuid.UUID(task_id))
-            .values(queued_at=utcnow() - ago)
+            sa.update(TaskImage).where(TaskImage.task_id == uuid.UUID(task_id)).values(**moments)
         )
 
 
@@ -104,15 +111,6 @@ async def test_a_job_the_queue_moved_past_is_lost(
     sent(settings, behind, timedelta(minutes=55))
     sent(settings, lost, timedelta(minutes=55))
     assert sweep() == 0  # sent within the time limit before `later`: may still come
-
-
-def finished(settings: Settings, task_id: str, ago: timedelta) -> None:
-    with connected(settings.effective_database_url) as connection:
-        connection.execute(
-            sa.update(TaskImage)
-            .where(TaskImage.task_id == uuid.UUID(task_id))
-            .values(processed_at=utcnow() - ago)
-        )
 
 
 async def test_an_empty_queue_while_workers_still_finish_sends_nothing_yet(
