@@ -29,6 +29,7 @@ from tests.processing.images import corrupt_jpeg, jpeg, png
 pytestmark = pytest.mark.slow
 
 PROCESS_IMAGE = "processing.process_image"
+STAGE_SECONDS = "imagehub_image_job_stage_seconds"
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -83,6 +84,20 @@ def test_serve_shows_the_workers_jobs_on_its_metrics(tmp_path: Path) -> None:
         assert _value(samples, "imagehub_jobs_succeeded_total", task=PROCESS_IMAGE) == 3
         assert _value(samples, "imagehub_job_duration_seconds_count", task=PROCESS_IMAGE) == 3
         assert _value(samples, "imagehub_job_duration_seconds_sum", task=PROCESS_IMAGE) > 0
+        # Each job's stages; the broken image stores nothing.
+        job_stages = {"read": 3, "fetch": 3, "pipeline": 3, "store_rotated": 2, "finish": 3}
+        for stage, count in job_stages.items():
+            assert _value(samples, STAGE_SECONDS + "_count", stage=stage) == count, stage
+        within_jobs = sum(  # every stage but the handoff happens inside the job
+            value
+            for (name, labels), value in samples.items()
+            if name == STAGE_SECONDS + "_sum" and ("stage", "handoff") not in labels
+        )
+        assert (
+            0
+            < within_jobs
+            <= _value(samples, "imagehub_job_duration_seconds_sum", task=PROCESS_IMAGE)
+        )
         # Heartbeats, at least the worker's first one.
         assert _value(samples, "imagehub_jobs_succeeded_total", task="health.heartbeat") >= 1
         # Asked of the (embedded) broker at the scrape: nothing waits now.

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import sqlalchemy
 import sqlalchemy.exc
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, String, Table, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, String, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Engine, make_url
@@ -245,9 +245,14 @@ def run_jobs(jobs: list[AfterCommit]) -> None:
 
 
 @contextmanager
-def _transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+def _transaction(sessions: sessionmaker[Session], durable: bool = True) -> Iterator[Session]:
     error: BaseException | None = None
     with sessions() as session:
+        if not durable and session.get_bind().dialect.name == "postgresql":
+            # The commit returns before its WAL record is flushed to disk (SQLite's WAL with
+            # synchronous=NORMAL does the same): a crash of the server may lose the last
+            # such commits, never half of one.
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         try:
             yield session
         except BaseException as raised:
@@ -284,9 +289,11 @@ class Database:
         readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._readers = sessionmaker(readers, expire_on_commit=False, autoflush=False)
 
-    def transaction(self) -> AbstractContextManager[Session]:
-        """Commits when the block ends, rolls back when it raises."""
-        return _transaction(self._sessions)
+    def transaction(self, durable: bool = True) -> AbstractContextManager[Session]:
+        """Commits when the block ends, rolls back when it raises. `durable=False`: the
+        commit need not wait for the disk, for work that is redone if it is lost (an image
+        job: the stall sweep sends again an image left pending)."""
+        return _transaction(self._sessions, durable)
 
     def reading(self) -> AbstractContextManager[Session]:
         """A session outside any transaction, for reads: on SQLite it takes no write lock,

@@ -221,9 +221,10 @@ def _job_retried(sender: Task[Any, Any], **_: Any) -> None:
 # --- The transactions of a task --------------------------------------------------------------
 
 
-def transaction() -> AbstractContextManager[Session]:
-    """A transaction of a sync task: commits when the block ends, rolls back if it raises."""
-    return worker_context().database.transaction()
+def transaction(durable: bool = True) -> AbstractContextManager[Session]:
+    """A transaction of a sync task: commits when the block ends, rolls back if it raises
+    (`durable`: see `Database.transaction`)."""
+    return worker_context().database.transaction(durable)
 
 
 def reading() -> AbstractContextManager[Session]:

@@ -57,6 +57,13 @@ JOB_DURATION = Histogram(
     ["task"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
+IMAGE_JOB_STAGES = Histogram(
+    "imagehub_image_job_stage_seconds",
+    "Time an image job spent in each of its stages (handoff: from the moment both the job "
+    "and a free worker process existed to the job's start; the broker's round trip)",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
 IMAGES_PROCESSED = Counter(
     "imagehub_images_processed_total",
     "Images a worker finished, by format (JPEG, PNG) and outcome (done, failed)",

@@ -132,7 +132,7 @@ async def delete_tasks(session: AsyncSession, task_ids: Sequence[uuid.UUID]) -> 
 def lock_task(session: Session, task_id: uuid.UUID) -> bool:
     """Hold the task's row until the transaction ends (a deletion waits for it, or it sees
     the deletion); False when the task is gone."""
-    found = session.execute(select(Task.id).where(Task.id == task_id).with_for_update())
+    found = session.execute(select(TASKS.c.id).where(TASKS.c.id == task_id).with_for_update())
     return found.first() is not None
 
 
@@ -177,8 +177,16 @@ async def history_page(
 # --- Workers (sync) -----------------------------------------------------------------------
 
 
-def get_image(session: Session, image_id: uuid.UUID) -> TaskImage | None:
-    return session.get(TaskImage, image_id)
+def image_with_task_status(
+    session: Session, image_id: uuid.UUID
+) -> tuple[TaskImage, TaskStatus] | None:
+    """An image and its task's status, in one statement (an image job's only read)."""
+    row = session.execute(
+        select(TaskImage, Task.status)
+        .join(Task, Task.id == TaskImage.task_id)
+        .where(TaskImage.id == image_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> list[TaskImage]:
@@ -188,10 +196,6 @@ def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> 
         .order_by(TaskImage.position)
     )
     return list(rows)
-
-
-def task_status(session: Session, task_id: uuid.UUID) -> TaskStatus | None:
-    return session.scalar(select(Task.status).where(Task.id == task_id))
 
 
 def mark_task_processing(session: Session, task_id: uuid.UUID, now: datetime) -> None:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from imagehub.core.storage import ObjectNotFound, Storage
 from imagehub.moderation import service as moderation
 from imagehub.processing import repository
 from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, UploadKey, Variant
+from imagehub.processing.stages import StageClock
 from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
 from imagehub.processing.uploads import (
     InspectedImage,
@@ -48,6 +50,7 @@ from imagehub.processing.uploads import (
 log = logging.getLogger(__name__)
 
 PROCESS_IMAGE = "processing.process_image"
+SENT_AT_HEADER = "imagehub_sent_at"  # an image job's message: when it was sent (Unix time)
 # The longest an image job may run (its soft time limit).
 JOB_TIME_LIMIT_SECONDS = 300
 SWEEP_BATCH = 1000
@@ -341,8 +344,9 @@ def _delete_quietly(storage: Storage, keys: list[str]) -> None:
 
 
 def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
+    sent_at = {SENT_AT_HEADER: time.time()}  # the worker times the broker's round trip by it
     for image_id in image_ids:
-        celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)])
+        celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)], headers=sent_at)
 
 
 # --- Deleting (API) -----------------------------------------------------------------------
@@ -562,10 +566,11 @@ class ImageJob:
 def pending_image(session: Session, image_id: uuid.UUID) -> ImageJob | None:
     """The image to process, or None when a previous delivery of its job finished it (late
     acks deliver a job again after a worker died)."""
-    image = repository.get_image(session, image_id)
-    if image is None or image.state is not ImageState.PENDING:
+    found = repository.image_with_task_status(session, image_id)
+    if found is None or found[0].state is not ImageState.PENDING:
         return None
-    return ImageJob(image, repository.task_status(session, image.task_id) is TaskStatus.PENDING)
+    image, task_status = found
+    return ImageJob(image, task_status is TaskStatus.PENDING)
 
 
 def start_task(session: Session, job: ImageJob) -> None:
@@ -581,30 +586,35 @@ class Outcome:
     stored_bytes: int = 0  # what the copies stored take
 
 
-def make_and_store_variants(storage: Storage, settings: Settings, job: ImageJob) -> Outcome:
+def make_and_store_variants(
+    storage: Storage, settings: Settings, job: ImageJob, clock: StageClock
+) -> Outcome:
     """Decode the stored original, make its variants and store them (no database here).
     Storing again on a rerun writes the same bytes under the same keys."""
     image = job.image
     try:
-        original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
+        with clock.stage("fetch"):
+            original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
     except ObjectNotFound:  # the task was deleted since the job began, most likely
         return Outcome(ImageState.FAILED, "the original is no longer stored")
     options = EncodeOptions(
         settings.jpeg_quality, settings.png_compress_level, settings.thumbnail_max_side
     )
     try:
-        made = make_variants(original, image.image_format, options, settings.upload_max_pixels)
+        with clock.stage("pipeline"):
+            made = make_variants(original, image.image_format, options, settings.upload_max_pixels)
     except CorruptImage as error:
         return Outcome(ImageState.FAILED, str(error)[:500])
-    for variant, data in made.variants.items():
-        storage.put(object_key(image.task_id, image.file_name(variant)), data)
+    files = {v.value: (image.file_name(v), data) for v, data in made.variants.items()}
     thumbnail = None
     if made.thumbnail is not None:
         thumbnail = image.thumbnail_name(made.thumbnail.extension)
-        storage.put(object_key(image.task_id, thumbnail), made.thumbnail.data)
+        files["thumbnail"] = (thumbnail, made.thumbnail.data)
+    for label, (name, data) in files.items():
+        with clock.stage("store_" + label):
+            storage.put(object_key(image.task_id, name), data)
     links = tuple(image.file_name(v) for v in made.variants)
-    stored_bytes = sum(len(data) for data in made.variants.values())
-    stored_bytes += len(made.thumbnail.data) if made.thumbnail is not None else 0
+    stored_bytes = sum(len(data) for _, data in files.values())
     return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail, stored_bytes=stored_bytes)
 
 

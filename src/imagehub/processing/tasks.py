@@ -9,11 +9,14 @@ import logging
 import uuid
 from datetime import timedelta
 
+from celery import Task
+
 from imagehub.core import jobs
 from imagehub.core.db import DATABASE_UNAVAILABLE, AsyncDatabase
 from imagehub.core.jobs import celery_app
 from imagehub.core.metrics import IMAGES_PROCESSED, JOBS_RESENT
 from imagehub.processing import service
+from imagehub.processing.stages import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ RETRY_ON: tuple[type[Exception], ...] = (
 
 @celery_app.task(
     name=service.PROCESS_IMAGE,
+    bind=True,
     autoretry_for=RETRY_ON,
     # 1, 2, 4, 8, then every 10 s (jittered), for about five minutes: a job waits at most
     # ten seconds past the database's return. A longer outage is the stall sweep's.
@@ -37,21 +41,32 @@ RETRY_ON: tuple[type[Exception], ...] = (
     max_retries=30,
     soft_time_limit=service.JOB_TIME_LIMIT_SECONDS,
 )
-def process_image(task_id: str, image_id: str) -> str | None:
+def process_image(self: Task[..., str | None], task_id: str, image_id: str) -> str | None:
     """Make and store one image's variants; safe to run twice (late acks redeliver).
     Returns the image's final state, or None when a previous run had finished it or its
     task was deleted.
     (The image knows its task; `task_id` rides along so the broker's log names it.)"""
-    with jobs.reading() as session:  # no write lock: most jobs of a task only read here
-        job = service.pending_image(session, uuid.UUID(image_id))
+    clock = StageClock()
+    clock.note_handoff(self.request.get(service.SENT_AT_HEADER))
+    try:
+        return _process_image(uuid.UUID(image_id), clock)
+    finally:
+        clock.report(image_id)
+
+
+def _process_image(image_id: uuid.UUID, clock: StageClock) -> str | None:
+    with clock.stage("read"), jobs.reading() as session:  # no write lock: most jobs only read
+        job = service.pending_image(session, image_id)
     if job is None:
         return None
     if job.task_was_pending:  # only a task's first jobs write here
-        with jobs.transaction() as session:
+        with clock.stage("start"), jobs.transaction(durable=False) as session:
             service.start_task(session, job)
     context = jobs.worker_context()
-    outcome = service.make_and_store_variants(context.storage, context.settings, job)
-    with jobs.transaction() as session:
+    outcome = service.make_and_store_variants(context.storage, context.settings, job, clock)
+    # Not durable: a finish lost in a database crash leaves the image pending, and the
+    # stall sweep sends its job again (the files are stored again, the same bytes).
+    with clock.stage("finish"), jobs.transaction(durable=False) as session:
         finish = service.finish_image(session, job, outcome)
     if finish is service.Finish.TASK_DELETED:  # deleted while this job ran: keep nothing
         service.discard_files(context.storage, job.image.task_id)
