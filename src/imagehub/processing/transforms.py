@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from imagehub.processing import deep_png, fast_jpeg, thumbnails
+from imagehub.processing import fast_jpeg, thumbnails, vips_png
 from imagehub.processing.models import Variant
 from imagehub.processing.thumbnails import Thumbnail
 
@@ -129,16 +129,23 @@ def make_variants(
         fast = _fast_jpeg_variants(data, options, max_pixels)
         if fast is not None:
             return fast
-    if image_format == "PNG" and deep_png.applies(data):
+    if image_format == "PNG":
         try:
-            rotated, gray, scaled, pixels, half, icc = deep_png.variants(
-                data, options.png_compress_level, max_pixels
+            made = vips_png.variants(
+                data, options.png_compress_level, max_pixels, options.thumbnail_max_side
             )
+        except vips_png.TooManyPixels as error:
+            raise CorruptImage(str(error)) from error
         except Exception as error:
             raise _damaged(error) from error
+        thumbnail = None
+        if made.thumbnail_source is not None and options.thumbnail_max_side is not None:
+            thumbnail = thumbnails.from_pixels(
+                made.thumbnail_source, made.icc, options.thumbnail_max_side
+            )
         return Renditions(
-            {Variant.ROTATED: rotated, Variant.GRAY: gray, Variant.SCALED: scaled},
-            _thumbnail_of_pixels(pixels, half, icc, options),
+            {Variant.ROTATED: made.rotated, Variant.GRAY: made.gray, Variant.SCALED: made.scaled},
+            thumbnail,
         )
     return pillow_variants(data, image_format, options, max_pixels)
 
