@@ -70,3 +70,20 @@ async def test_check_fails_for_a_missing_bucket(tmp_path: Path, moto_s3: str) ->
 def test_unsupported_storage_url(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported storage URL"):
         Storage.from_settings(make_settings(tmp_path, storage_url="ftp://example.com/x"))
+
+
+def test_put_all_stores_every_object_and_says_how_long_each_took(storage: Storage) -> None:
+    objects = {f"job/{name}.jpg": bytes([n]) * (n + 1) * 1000 for n, name in enumerate("abcd")}
+    took = storage.put_all(objects)
+    assert set(took) == set(objects)
+    assert all(seconds > 0 for seconds in took.values())
+    for key, data in objects.items():
+        assert storage.read(key) == data
+    # At once on S3 (each write a round trip); in turn on the local folder (one disk).
+    assert storage.writes_at_once is (storage.signer is not None)
+
+
+def test_put_all_raises_when_a_write_fails(tmp_path: Path, moto_s3: str) -> None:
+    missing = Storage.from_settings(s3_settings(tmp_path, moto_s3, "no-such-bucket"))
+    with pytest.raises(Exception, match=r"(?i)bucket"):
+        missing.put_all({"a": b"1", "b": b"2"})

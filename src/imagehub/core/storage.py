@@ -7,7 +7,9 @@ paths chosen by our code, never by a client.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from imagehub.core.config import Settings
 
 Payload = bytes | IO[bytes] | Path | Iterable[bytes]
 STREAM_CHUNK = 1024 * 1024
+WRITES_AT_ONCE = 4  # an image job's files: three variants and a thumbnail
 # Turns a storage key into a URL a browser can open (presigned, or signed by the API), given
 # the moderation image it shows and whether that image is removed (its link is then one the
 # API serves, and checks).
@@ -56,6 +59,10 @@ class Storage:
         self.description = description
         # S3 only: presigns browser URLs (for the public host when one is configured).
         self.signer = signer
+        # S3: each write is a round trip, so several go at once. The local folder's writes
+        # share one disk: four at once took 40% longer than in turn here.
+        self.writes_at_once = isinstance(store, S3Store)
+        self._writers: ThreadPoolExecutor | None = None  # made on first use, in this process
 
     @property
     def presigns(self) -> bool:
@@ -100,6 +107,24 @@ class Storage:
 
     def put(self, key: str, data: Payload) -> None:
         obstore.put(self.store, key, data)
+
+    def put_all(self, objects: Mapping[str, Payload]) -> dict[str, float]:
+        """Store each object (at once where that pays: `writes_at_once`); returns the
+        seconds each write took. Raises the first failure once every write has ended."""
+        if not self.writes_at_once or len(objects) < 2:
+            return {key: self._timed_put(key, data) for key, data in objects.items()}
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(WRITES_AT_ONCE, thread_name_prefix="storage-put")
+        writes = {
+            key: self._writers.submit(self._timed_put, key, data) for key, data in objects.items()
+        }
+        wait(writes.values())
+        return {key: write.result() for key, write in writes.items()}
+
+    def _timed_put(self, key: str, data: Payload) -> float:
+        began = time.perf_counter()
+        self.put(key, data)
+        return time.perf_counter() - began
 
     def read(self, key: str) -> bytes:
         try:
