@@ -38,7 +38,8 @@ class StageClock:
     def note_handoff(self, sent_at: float | None) -> None:
         """The broker's round trip before this job: from when the job had been sent and this
         process was free (its previous job had ended) to now. Unknown for a process's first
-        job, or a job sent without its time."""
+        job, or a job sent without its time. The time sent is the sender's clock: across
+        hosts it carries their clocks' difference too."""
         if _previous_job_ended is None or sent_at is None:
             return
         # perf_counter and the wall clock differ by a constant within one process.
