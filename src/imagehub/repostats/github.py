@@ -297,12 +297,12 @@ class GitHub:
             self._paused_until = now + wait
             log.warning("GitHub %s limit: pausing requests for %.0f s", limit.kind, wait)
         left = self._paused_until - now
-        if left > LONGEST_WAIT_SECONDS or attempt == RETRIES:
+        if _too_long(left) or attempt == RETRIES:
             raise RateLimited(self._clock.now() + timedelta(seconds=left))
 
     async def _wait_for_pause(self) -> None:
         left = self._paused_until - self._clock.monotonic()
-        if left > LONGEST_WAIT_SECONDS:  # the run is over: nothing more is sent
+        if _too_long(left):  # the run is over: nothing more is sent
             raise RateLimited(self._clock.now() + timedelta(seconds=left))
         if left > 0:
             await self._clock.sleep(left)
@@ -647,6 +647,13 @@ _DIGITS = re.compile(r"^\d+$")
 # What GitHub's secondary-limit answers say when they carry no header to go by.
 _SECONDARY_WORDS = re.compile(r"secondary rate limit|abuse detection", re.IGNORECASE)
 _SPENT_WORDS = re.compile(r"rate limit (already )?exceeded", re.IGNORECASE)
+
+
+def _too_long(wait: float) -> bool:
+    """Longer than a run waits. A microsecond of slack: a pause is stored as a moment, and
+    (now + 60) - now is 60.000000000007 when now + 60 crosses a power of two (a worker up
+    for 2 h 16 min: 8,192 s on the monotonic clock), which would defer a one-minute wait."""
+    return wait > LONGEST_WAIT_SECONDS + 1e-6
 
 
 def _limit(response: httpx.Response, now: datetime) -> Limit | None:
