@@ -605,16 +605,19 @@ def make_and_store_variants(
             made = make_variants(original, image.image_format, options, settings.upload_max_pixels)
     except CorruptImage as error:
         return Outcome(ImageState.FAILED, str(error)[:500])
-    files = {v.value: (image.file_name(v), data) for v, data in made.variants.items()}
+    # Each file by its stage's name: (storage key, bytes).
+    files = {
+        v.value: (object_key(image.task_id, image.file_name(v)), data)
+        for v, data in made.variants.items()
+    }
     thumbnail = None
     if made.thumbnail is not None:
         thumbnail = image.thumbnail_name(made.thumbnail.extension)
-        files["thumbnail"] = (thumbnail, made.thumbnail.data)
-    keys = {object_key(image.task_id, name): label for label, (name, _) in files.items()}
+        files["thumbnail"] = (object_key(image.task_id, thumbnail), made.thumbnail.data)
     with clock.stage("store"):  # all of them: at once on S3, so less than their sum
-        took = storage.put_all({key: files[label][1] for key, label in keys.items()})
-    for key, seconds in took.items():
-        clock.record("store_" + keys[key], seconds)
+        took = storage.put_all(dict(files.values()))
+    for label, (key, _) in files.items():
+        clock.record("store_" + label, took[key])
     links = tuple(image.file_name(v) for v in made.variants)
     stored_bytes = sum(len(data) for _, data in files.values())
     return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail, stored_bytes=stored_bytes)

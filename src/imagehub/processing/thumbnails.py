@@ -27,6 +27,12 @@ class Thumbnail:
     extension: str  # "jpg" or "webp"
 
 
+def half_will_do(half_size: tuple[int, ...], max_side: int) -> bool:
+    """Whether the half-size pixels are big enough to make the thumbnail from; a smaller
+    image's thumbnail is made from its own pixels (`half_size`: any order of the sides)."""
+    return max(half_size[:2]) >= max_side
+
+
 def from_pixels(pixels: np.ndarray, icc: bytes | None, max_side: int) -> Thumbnail:
     """From an upright height x width (x 1-4 channels: gray, gray + alpha, RGB, RGBA) array
     of 8 or 16 bits."""

@@ -156,7 +156,7 @@ def _thumbnail_of_pixels(
     if options.thumbnail_max_side is None:
         return None
     side = options.thumbnail_max_side
-    source = half if max(half.shape[:2]) >= side else full  # a small image: its own pixels
+    source = half if thumbnails.half_will_do(half.shape, side) else full
     return thumbnails.from_pixels(source, icc, side)
 
 
@@ -197,7 +197,7 @@ def pillow_variants(
     thumbnail = None
     if options.thumbnail_max_side is not None:
         side = options.thumbnail_max_side
-        source = half if max(half.size) >= side else image  # a small image: its own pixels
+        source = half if thumbnails.half_will_do(half.size, side) else image
         thumbnail = thumbnails.from_image(source, icc, side)
     del image
     return Renditions(

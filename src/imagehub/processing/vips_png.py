@@ -19,6 +19,8 @@ import numpy as np
 import pyvips
 from PIL import Image
 
+from imagehub.processing import thumbnails
+
 # One job per core: the worker's processes are the parallelism. And no operation cache:
 # it would keep decoded images alive between jobs.
 pyvips.concurrency_set(1)
@@ -78,7 +80,8 @@ def variants(
     half = _half(image).copy_memory()  # encoded, and read again for the thumbnail
     source = None
     if thumbnail_side is not None:
-        source = (half if max(half.width, half.height) >= thumbnail_side else image).numpy()
+        half_will_do = thumbnails.half_will_do((half.width, half.height), thumbnail_side)
+        source = (half if half_will_do else image).numpy()
     return PngVariants(
         rotated=png(image.rot270(), keep_icc=True),  # rot270 is a quarter turn anticlockwise
         gray=gray_bytes,
