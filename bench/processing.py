@@ -3,7 +3,8 @@
     .venv/bin/python bench/processing.py [--quick] [--no-e2e | --e2e-only] [--thumbnail-cost]
 
     BENCH_DATABASE_URL, BENCH_BROKER_URL: end to end on PostgreSQL, Redis... instead
-    BENCH_CONCURRENCY, BENCH_WORKER_OPTIONS ("-O default"), BENCH_WORKER_LOG(_LEVEL)
+    BENCH_CONCURRENCY, BENCH_WORKER_OPTIONS ("-O default"), BENCH_WORKER_LOG(_LEVEL);
+    IMAGEHUB_JOB_PIXELS (0: one image a job) reaches both the API and the worker
 
 Each pipeline runs in its own child process pinned to one core, single-threaded, at the
 same JPEG quality (90), with the allocator set as the worker sets it (every child, the
@@ -319,10 +320,12 @@ def bench_thumbnail_cost(quick: bool) -> None:
 
 # --- End to end ---------------------------------------------------------------------------
 
+IMAGE_JOBS = "processing.process_images"
+
 
 def stages_from_metrics(port: int) -> dict[str, tuple[int, float]]:
-    """Each stage's (job count, mean ms), read off the worker's own metrics endpoint; and
-    the whole job's as "total" (the job duration Celery's signals time)."""
+    """Each stage's (count, total ms), read off the worker's own metrics endpoint; and the
+    image jobs' own as "total" (the job duration Celery's signals time)."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -333,18 +336,14 @@ def stages_from_metrics(port: int) -> dict[str, tuple[int, float]]:
         if family.name not in ("imagehub_image_job_stage_seconds", "imagehub_job_duration_seconds"):
             continue
         for sample in family.samples:
-            if sample.labels.get("task", "processing.process_image") != "processing.process_image":
+            if sample.labels.get("task", IMAGE_JOBS) != IMAGE_JOBS:
                 continue
             stage = sample.labels.get("stage", "total")
             if sample.name.endswith("_sum"):
                 sums[stage] = sample.value
             elif sample.name.endswith("_count"):
                 counts[stage] = sample.value
-    return {
-        stage: (int(counts[stage]), sums[stage] / counts[stage] * 1000)
-        for stage in sums
-        if counts.get(stage)
-    }
+    return {stage: (int(counts[stage]), sums[stage] * 1000) for stage in sums if counts.get(stage)}
 
 
 def bench_end_to_end(label: str, images: int, pipeline_seconds_per_image: float) -> None:
@@ -450,7 +449,8 @@ def bench_end_to_end(label: str, images: int, pipeline_seconds_per_image: float)
     ideal = pipeline_seconds_per_image * images / 2
     where = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
     print(
-        f"end to end ({where}): {images} x {label} in one upload, 2 worker processes: "
+        f"end to end ({where}): {images} x {label} in one upload, 2 worker processes, "
+        f"{settings.job_pixels:,} pixels a job: "
         f"{elapsed:.2f} s from the 202 to finished_at (upload request itself "
         f"{upload_seconds:.2f} s); ideal (the pipeline alone, in 2 processes) {ideal:.2f} s; "
         f"ratio {elapsed / ideal:.2f}x"
@@ -463,10 +463,13 @@ def bench_end_to_end(label: str, images: int, pipeline_seconds_per_image: float)
         print("  (the worker's metrics had no stage figures)")
         return
     jobs, total = stages.pop("total", (images, float("nan")))
-    print("  per job, mean of the worker's metrics (ms; share of a job's time in the worker):")
-    for name, (count, mean) in stages.items():
-        print(f"    {name:<16} {mean:8.2f}  {mean / total:6.1%}  ({count} jobs)")
-    print(f"    {'total':<16} {total:8.2f}  ({jobs} jobs)")
+    print(
+        f"  per image, from the worker's metrics ({jobs} jobs; ms, a job's own stages "
+        "shared among its images; share of the worker's time):"
+    )
+    for name, (count, spent) in stages.items():
+        print(f"    {name:<16} {spent / images:8.2f}  {spent / total:6.1%}  ({count} times)")
+    print(f"    {'total':<16} {total / images:8.2f}")
     print(f"  pipeline alone, two children at once: {pipeline_seconds_per_image * 1000:.2f} ms")
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from imagehub.core import jobs
 from imagehub.core.config import Settings
 from imagehub.core.db import create_engine
-from imagehub.processing import repository, tasks
+from imagehub.processing import repository, service, tasks
 from tests.conftest import make_settings
 
 
@@ -20,8 +21,19 @@ def settings(tmp_path: Path, clean_database: str) -> Settings:
     return make_settings(tmp_path, database_url=clean_database, broker_url="memory://")
 
 
+@pytest.fixture
+def queue(settings: Settings) -> Iterator[None]:
+    """The in-process broker, empty, and a worker context on these settings."""
+    jobs.configure_celery(settings)
+    jobs.celery_app.control.purge()
+    yield
+    jobs.celery_app.control.purge()
+    jobs.reset_worker_context()
+
+
 def process_all(settings: Settings, task_id: str | uuid.UUID) -> list[str | None]:
-    """Run the task's pending image jobs here, through the worker's own task function."""
+    """Run the task's pending images' jobs here, cut as they are sent, through the worker's
+    own task function; each image's final state, in upload order."""
     # The worker context of these settings (their database and storage); jobs publish
     # nothing, so an in-process broker does when the settings name none.
     jobs.configure_celery(
@@ -29,16 +41,21 @@ def process_all(settings: Settings, task_id: str | uuid.UUID) -> list[str | None
     )
     try:
         with jobs.reading() as session:
-            image_ids = repository.pending_image_ids(session, uuid.UUID(str(task_id)))
-        return [run_job(task_id, image_id) for image_id in image_ids]
+            pending = repository.pending_images_of(session, uuid.UUID(str(task_id)))
+        states: list[str | None] = []
+        for batch in service.image_jobs(pending, settings.job_pixels):
+            finished = run_job(task_id, *(image.image_id for image in batch))
+            states += [finished.get(str(image.image_id)) for image in batch]
+        return states
     finally:
         jobs.reset_worker_context()
 
 
-def run_job(task_id: str | uuid.UUID, image_id: uuid.UUID) -> str | None:
-    """One delivery of an image's job, as a worker runs it (in this process)."""
-    result: str | None = tasks.process_image(str(task_id), str(image_id))
-    return result
+def run_job(task_id: str | uuid.UUID, *image_ids: uuid.UUID) -> dict[str, str]:
+    """One delivery of a job of these images, as a worker runs it (in this process): the
+    states of the images it finished."""
+    finished: dict[str, str] = tasks.process_images(str(task_id), [str(i) for i in image_ids])
+    return finished
 
 
 def counts(settings: Settings) -> dict[str, int]:

@@ -21,7 +21,7 @@ from tests.conftest import register
 from tests.processing.conftest import process_all, upload
 from tests.processing.images import corrupt_jpeg, jpeg
 
-STAGE_LINE = re.compile(r"image (\S+) job stages: (.*) total=([0-9.]+)ms")
+STAGE_LINE = re.compile(r"job of (\d+) image\(s\) of task (\S+): stages (.*) total=([0-9.]+)ms")
 
 
 def _stage_counts() -> dict[str, tuple[float, float]]:
@@ -65,11 +65,12 @@ async def test_each_job_times_its_stages_in_the_metrics_and_the_debug_log(
         for stage in after
         if after[stage][0] > before.get(stage, (0.0, 0.0))[0]
     }
-    # Both jobs read, fetch, decode and finish; only the photo stores (three variants and a
-    # thumbnail); only the task's first job starts it. No handoff: these jobs are called
-    # here, not delivered by a broker (the test below times it).
+    # Both images go in one job (the settings' pixels per job), which reads, starts the
+    # task and finishes once; each image is fetched and decoded, and only the photo stores
+    # (three variants and a thumbnail). No handoff: this job is called here, not delivered
+    # by a broker (the test below times it).
     assert added == {
-        "read": 2,
+        "read": 1,
         "start": 1,
         "fetch": 2,
         "pipeline": 2,
@@ -78,21 +79,22 @@ async def test_each_job_times_its_stages_in_the_metrics_and_the_debug_log(
         "store_gray": 1,
         "store_scaled": 1,
         "store_thumbnail": 1,
-        "finish": 2,
+        "finish": 1,
     }
     lines = [STAGE_LINE.search(r.getMessage()) for r in caplog.records]
     found = [line for line in lines if line]
-    assert len(found) == 2
-    for line in found:
-        parts = dict(part.split("=") for part in line.group(2).split())
-        # The job's own stages (each store is also in "store", the four together).
-        timed = sum(
-            float(value.removesuffix("ms"))
-            for name, value in parts.items()
-            if not name.startswith("store_")
-        )
-        assert {"read", "fetch", "pipeline", "finish"} <= parts.keys()
-        assert 0 < timed <= float(line.group(3)) + 0.01  # parts of the job, within its total
+    assert len(found) == 1
+    (line,) = found
+    assert (line.group(1), line.group(2)) == ("2", task_id)
+    parts = dict(part.split("=") for part in line.group(3).split())
+    # The job's own stages (each store is also in "store", the four together).
+    timed = sum(
+        float(value.removesuffix("ms"))
+        for name, value in parts.items()
+        if not name.startswith("store_")
+    )
+    assert {"read", "start", "fetch", "pipeline", "store", "finish"} <= parts.keys()
+    assert 0 < timed <= float(line.group(4)) + 0.01  # parts of the job, within its total
 
 
 def test_the_handoff_is_the_wait_while_both_the_job_and_a_free_process_existed(

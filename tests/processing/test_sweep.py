@@ -5,11 +5,9 @@ never the ones waiting in a backlog. Run through the worker's own task function.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
@@ -21,16 +19,6 @@ from imagehub.processing.models import TaskImage, TaskStatus
 from tests.conftest import connected, register
 from tests.processing import images
 from tests.processing.conftest import process_all, upload
-
-
-@pytest.fixture
-def queue(settings: Settings) -> Iterator[None]:
-    """The in-process broker, empty, and a worker context on these settings."""
-    jobs.configure_celery(settings)
-    jobs.celery_app.control.purge()
-    yield
-    jobs.celery_app.control.purge()
-    jobs.reset_worker_context()
 
 
 def sweep() -> int:
@@ -58,6 +46,19 @@ def _images_at(settings: Settings, task_id: str, **moments: datetime) -> None:
 async def new_task(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     task_id: str = (await upload(client, headers, [("a.jpg", images.jpeg())])).json()["task_id"]
     return task_id
+
+
+async def test_a_tasks_lost_images_are_sent_again_sharing_jobs(
+    client: httpx.AsyncClient, settings: Settings, queue: None
+) -> None:
+    account = await register(client)
+    files = [(f"p{i}.jpg", images.jpeg()) for i in range(4)]
+    task_id = (await upload(client, account["headers"], files)).json()["task_id"]
+    jobs.celery_app.control.purge()  # the broker lost the message
+    sent(settings, task_id, timedelta(hours=1))
+    assert sweep() == 4  # images
+    assert jobs.jobs_waiting() == 1  # in one job, as when they were uploaded
+    assert process_all(settings, task_id) == ["done"] * 4
 
 
 async def test_a_lost_job_is_sent_again_once(

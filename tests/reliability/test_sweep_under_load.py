@@ -1,18 +1,20 @@
 """The stall sweep under a backlog longer than its stall time, against a real worker on a
-real broker: it sends nothing again, so deliveries equal images."""
+real broker: it sends nothing again, so deliveries equal the jobs sent."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
 from imagehub.core import jobs, migrate
-from imagehub.processing import tasks
+from imagehub.processing import service, tasks
+from imagehub.processing.repository import PendingImage
 from imagehub.run.api import create_app
 from imagehub.run.embedded import EmbeddedRedis
 from tests.conftest import TEST_SECRET, make_settings, register
@@ -24,8 +26,9 @@ pytestmark = pytest.mark.slow
 
 UPLOADS, PER_UPLOAD = 4, 60
 STALL_SECONDS = 3  # far below the backlog's length
-RECEIVED = re.compile(r"Task processing\.process_image\[[^\]]+\] received")
-SUCCEEDED = re.compile(r"Task processing\.process_image\[[^\]]+\] succeeded")
+RECEIVED = re.compile(r"Task processing\.process_images\[[^\]]+\] received")
+SUCCEEDED = re.compile(r"Task processing\.process_images\[[^\]]+\] succeeded")
+WIDTH, HEIGHT = 2048, 1536  # long enough a backlog at one process
 
 
 def test_a_long_backlog_is_swept_without_a_single_copy(tmp_path: Path) -> None:
@@ -55,7 +58,7 @@ def test_a_long_backlog_is_swept_without_a_single_copy(tmp_path: Path) -> None:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 account = await register(client)
-                data = images.jpeg(2048, 1536)  # long enough a backlog at one process
+                data = images.jpeg(WIDTH, HEIGHT)
                 ids = []
                 for n in range(UPLOADS):
                     files = [(f"u{n}-{i}.jpg", data) for i in range(PER_UPLOAD)]
@@ -73,12 +76,15 @@ def test_a_long_backlog_is_swept_without_a_single_copy(tmp_path: Path) -> None:
         jobs.reset_worker_context()
         assert sweeps >= 2 * STALL_SECONDS, "the backlog drained before it was old enough"
 
+        a_task = [PendingImage(uuid.uuid4(), uuid.uuid4(), WIDTH * HEIGHT)] * PER_UPLOAD
+        jobs_sent = UPLOADS * len(service.image_jobs(a_task, settings.job_pixels))
+
         def deliveries() -> int | None:
             text = log.read_text()
             done = len(SUCCEEDED.findall(text))
-            return len(RECEIVED.findall(text)) if done >= UPLOADS * PER_UPLOAD else None
+            return len(RECEIVED.findall(text)) if done >= jobs_sent else None
 
-        assert wait_for(deliveries, 60, "every job done", log) == UPLOADS * PER_UPLOAD
+        assert wait_for(deliveries, 60, "every job done", log) == jobs_sent
         assert sent_again == 0
         assert len(task_ids) == UPLOADS
     finally:

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     png_compress_level: int = Field(3, ge=0, le=9)
     # The longest side of the thumbnail made of every upload for pages (px).
     thumbnail_max_side: int = Field(400, ge=32, le=2048)
+    # One image job makes the copies of a task's next images while their pixels together
+    # stay within this (a larger image goes alone; 0: one image per job). Fewer, longer
+    # jobs spend less of their time around the pixels; more, shorter ones spread a small
+    # upload over more worker processes.
+    job_pixels: int = Field(8_000_000, ge=0)
     # A task with no progress for this long has its unfinished images queued again.
     task_stall_seconds: int = Field(600, ge=1)
     # Finished tasks older than this many days are deleted with their files (beat, hourly);

@@ -59,8 +59,9 @@ JOB_DURATION = Histogram(
 )
 IMAGE_JOB_STAGES = Histogram(
     "imagehub_image_job_stage_seconds",
-    "Time an image job spent in each of its stages (handoff: from the moment both the job "
-    "and a free worker process existed to the job's start; the broker's round trip)",
+    "Time an image job spent in each of its stages: read, start, finish and handoff once a "
+    "job, fetch, pipeline and the stores once an image (handoff: from the moment both the "
+    "job and a free worker process existed to the job's start; the broker's round trip)",
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
@@ -70,7 +71,8 @@ IMAGES_PROCESSED = Counter(
     ["format", "outcome"],
 )
 JOBS_RESENT = Counter(
-    "imagehub_sweep_jobs_resent_total", "Image jobs the stall sweep found lost and sent again"
+    "imagehub_sweep_jobs_resent_total",
+    "Images whose jobs the stall sweep found lost and sent again",
 )
 
 # --- GitHub --------------------------------------------------------------------------------

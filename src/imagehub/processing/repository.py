@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,16 @@ from imagehub.processing.models import (
     UploadDay,
     UploadKey,
 )
+
+
+class PendingImage(NamedTuple):
+    """What sending an image's job takes: its task, its id and its size (jobs are cut by
+    pixels)."""
+
+    task_id: uuid.UUID
+    image_id: uuid.UUID
+    pixels: int
+
 
 # Core on the tables where a worker writes once per image (see db.table_of).
 TASKS = table_of(Task)
@@ -177,16 +188,24 @@ async def history_page(
 # --- Workers (sync) -----------------------------------------------------------------------
 
 
-def image_with_task_status(
-    session: Session, image_id: uuid.UUID
-) -> tuple[TaskImage, TaskStatus] | None:
-    """An image and its task's status, in one statement (an image job's only read)."""
-    row = session.execute(
+def pending_images_with_task_status(
+    session: Session, task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]
+) -> tuple[list[TaskImage], TaskStatus] | None:
+    """Those of the images still pending, in upload order, and their task's status, in one
+    statement (an image job's only read); None when none is pending or the task is gone."""
+    rows = session.execute(
         select(TaskImage, Task.status)
         .join(Task, Task.id == TaskImage.task_id)
-        .where(TaskImage.id == image_id)
-    ).first()
-    return None if row is None else (row[0], row[1])
+        .where(
+            TaskImage.task_id == task_id,
+            TaskImage.id.in_(image_ids),
+            TaskImage.state == ImageState.PENDING,
+        )
+        .order_by(TaskImage.position)
+    ).all()
+    if not rows:
+        return None
+    return [row[0] for row in rows], rows[0][1]
 
 
 def images_in_state(session: Session, task_id: uuid.UUID, state: ImageState) -> list[TaskImage]:
@@ -245,16 +264,22 @@ def finish_image(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def count_finished_image(
-    session: Session, task_id: uuid.UUID, state: ImageState, now: datetime
+def count_finished_images(
+    session: Session, task_id: uuid.UUID, done: int, failed: int, now: datetime
 ) -> tuple[int, int, int]:
-    """Add one finished image to the task's counts, atomically; returns (done, failed, total)."""
+    """Add finished images to the task's counts, atomically; returns (done, failed, total)."""
     tasks = TASKS.c
-    counter = tasks.done if state is ImageState.DONE else tasks.failed
     row = session.execute(
         update(TASKS)
         .where(tasks.id == task_id)
-        .values({counter: counter + 1, tasks.updated_at: now, tasks.status: TaskStatus.PROCESSING})
+        .values(
+            {
+                tasks.done: tasks.done + done,
+                tasks.failed: tasks.failed + failed,
+                tasks.updated_at: now,
+                tasks.status: TaskStatus.PROCESSING,
+            }
+        )
         .returning(tasks.done, tasks.failed, tasks.total)
     ).one()
     return int(row.done), int(row.failed), int(row.total)
@@ -290,18 +315,15 @@ def finished_since(session: Session, since: datetime) -> bool:
     return found is not None
 
 
-def pending_sent_before(
-    session: Session, before: datetime, limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(task, image) of pending images whose job was last sent before `before`, oldest
-    first."""
+def pending_sent_before(session: Session, before: datetime, limit: int) -> list[PendingImage]:
+    """Pending images whose job was last sent before `before`, oldest first."""
     rows = session.execute(
-        select(TaskImage.task_id, TaskImage.id)
+        select(TaskImage.task_id, TaskImage.id, TaskImage.width * TaskImage.height)
         .where(TaskImage.state == ImageState.PENDING, TaskImage.queued_at < before)
-        .order_by(TaskImage.queued_at)
+        .order_by(TaskImage.queued_at, TaskImage.position)
         .limit(limit)
     )
-    return [(task_id, image_id) for task_id, image_id in rows]
+    return [PendingImage(task_id, image_id, int(pixels)) for task_id, image_id, pixels in rows]
 
 
 def mark_queued(session: Session, image_ids: Sequence[uuid.UUID], now: datetime) -> None:
@@ -310,10 +332,10 @@ def mark_queued(session: Session, image_ids: Sequence[uuid.UUID], now: datetime)
     )
 
 
-def pending_image_ids(session: Session, task_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = session.scalars(
-        select(TaskImage.id)
+def pending_images_of(session: Session, task_id: uuid.UUID) -> list[PendingImage]:
+    rows = session.execute(
+        select(TaskImage.id, TaskImage.width * TaskImage.height)
         .where(TaskImage.task_id == task_id, TaskImage.state == ImageState.PENDING)
         .order_by(TaskImage.position)
     )
-    return list(rows)
+    return [PendingImage(task_id, image_id, int(pixels)) for image_id, pixels in rows]

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import BinaryIO
 
 import anyio.to_thread
@@ -37,6 +36,7 @@ from imagehub.core.storage import ObjectNotFound, Storage
 from imagehub.moderation import service as moderation
 from imagehub.processing import repository
 from imagehub.processing.models import ImageState, Task, TaskImage, TaskStatus, UploadKey, Variant
+from imagehub.processing.repository import PendingImage
 from imagehub.processing.stages import StageClock
 from imagehub.processing.transforms import CorruptImage, EncodeOptions, make_variants
 from imagehub.processing.uploads import (
@@ -49,10 +49,13 @@ from imagehub.processing.uploads import (
 
 log = logging.getLogger(__name__)
 
-PROCESS_IMAGE = "processing.process_image"
+PROCESS_IMAGES = "processing.process_images"
+PROCESS_IMAGE = "processing.process_image"  # one image a job: what earlier versions sent
 SENT_AT_HEADER = "imagehub_sent_at"  # an image job's message: when it was sent (Unix time)
 # The longest an image job may run (its soft time limit).
 JOB_TIME_LIMIT_SECONDS = 300
+# An image job takes at most this many images, however small (a retry redoes them all).
+JOB_IMAGES = 32
 SWEEP_BATCH = 1000
 
 
@@ -154,8 +157,8 @@ async def accept_upload(
     group: str | None,
     idempotency_key: str | None = None,
 ) -> TaskView:
-    """Check every file, then store the originals, write the rows and queue one job per
-    image.
+    """Check every file, then store the originals, write the rows and queue the images'
+    jobs (`image_jobs`).
 
     All or nothing: one refused file refuses the request, and nothing of it is stored or
     queued. The rows commit before any job is sent (the request's session sends them).
@@ -231,8 +234,8 @@ async def accept_upload(
     if claim is not None:
         claim.task_id = task.id
 
-    image_ids = [row.id for row in rows]
-    after_commit(session, lambda: enqueue_images(task.id, image_ids))
+    queued = [PendingImage(task.id, row.id, row.width * row.height) for row in rows]
+    after_commit(session, lambda: enqueue_images(queued, settings.job_pixels))
     return TaskView(task=task, images=rows, stored={(task.id, link) for link in originals})
 
 
@@ -343,10 +346,33 @@ def _delete_quietly(storage: Storage, keys: list[str]) -> None:
             log.exception("could not delete %s after a failed upload", key)
 
 
-def enqueue_images(task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]) -> None:
+def image_jobs(images: Sequence[PendingImage], job_pixels: int) -> list[list[PendingImage]]:
+    """Images in the order given, cut into jobs: a job takes the next ones while their pixels
+    together stay within `job_pixels` (a larger image goes alone) and they are of one task,
+    JOB_IMAGES at most. A 1 MP photo's job spent as long around its pixels as on them."""
+    batches: list[list[PendingImage]] = []
+    pixels = 0
+    for image in images:
+        batch = batches[-1] if batches else None
+        if (
+            batch is None
+            or batch[0].task_id != image.task_id
+            or pixels + image.pixels > job_pixels
+            or len(batch) == JOB_IMAGES
+        ):
+            batches.append([image])
+            pixels = image.pixels
+        else:
+            batch.append(image)
+            pixels += image.pixels
+    return batches
+
+
+def enqueue_images(images: Sequence[PendingImage], job_pixels: int) -> None:
     sent_at = {SENT_AT_HEADER: time.time()}  # the worker times the broker's round trip by it
-    for image_id in image_ids:
-        celery_app.send_task(PROCESS_IMAGE, args=[str(task_id), str(image_id)], headers=sent_at)
+    for batch in image_jobs(images, job_pixels):
+        args = [str(batch[0].task_id), [str(image.image_id) for image in batch]]
+        celery_app.send_task(PROCESS_IMAGES, args=args, headers=sent_at)
 
 
 # --- Deleting (API) -----------------------------------------------------------------------
@@ -557,24 +583,28 @@ def _names_of(image: TaskImage) -> set[str]:
 
 @dataclass(frozen=True)
 class ImageJob:
-    """An image still waiting for its variants, and whether its task had not started yet."""
+    """A job's images still waiting for their variants, and whether their task had not
+    started yet."""
 
-    image: TaskImage
+    task_id: uuid.UUID
+    images: list[TaskImage]
     task_was_pending: bool
 
 
-def pending_image(session: Session, image_id: uuid.UUID) -> ImageJob | None:
-    """The image to process, or None when a previous delivery of its job finished it (late
-    acks deliver a job again after a worker died)."""
-    found = repository.image_with_task_status(session, image_id)
-    if found is None or found[0].state is not ImageState.PENDING:
+def pending_images(
+    session: Session, task_id: uuid.UUID, image_ids: Sequence[uuid.UUID]
+) -> ImageJob | None:
+    """What is left to do of a job: None when a previous delivery finished its images (late
+    acks deliver a job again after a worker died) or their task is gone."""
+    found = repository.pending_images_with_task_status(session, task_id, image_ids)
+    if found is None:
         return None
-    image, task_status = found
-    return ImageJob(image, task_status is TaskStatus.PENDING)
+    images, task_status = found
+    return ImageJob(task_id, images, task_status is TaskStatus.PENDING)
 
 
 def start_task(session: Session, job: ImageJob) -> None:
-    repository.mark_task_processing(session, job.image.task_id, utcnow())
+    repository.mark_task_processing(session, job.task_id, utcnow())
 
 
 @dataclass(frozen=True)
@@ -587,11 +617,10 @@ class Outcome:
 
 
 def make_and_store_variants(
-    storage: Storage, settings: Settings, job: ImageJob, clock: StageClock
+    storage: Storage, settings: Settings, image: TaskImage, clock: StageClock
 ) -> Outcome:
     """Decode the stored original, make its variants and store them (no database here).
     Storing again on a rerun writes the same bytes under the same keys."""
-    image = job.image
     try:
         with clock.stage("fetch"):
             original = storage.read(object_key(image.task_id, image.file_name(Variant.ORIGINAL)))
@@ -623,35 +652,41 @@ def make_and_store_variants(
     return Outcome(ImageState.DONE, links=links, thumbnail=thumbnail, stored_bytes=stored_bytes)
 
 
-class Finish(StrEnum):
-    FINISHED = "finished"
-    ALREADY = "already"  # another delivery of the job finished the image first
-    TASK_DELETED = "task_deleted"  # what the job stored must go too (`discard_files`)
-
-
-def finish_image(session: Session, job: ImageJob, outcome: Outcome) -> Finish:
-    """Record the image's files and state and count it in its task; the task's last image
-    finishes the task and sends its processed originals to moderation."""
-    task_id, now = job.image.task_id, utcnow()
+def finish_images(
+    session: Session, task_id: uuid.UUID, outcomes: Sequence[tuple[TaskImage, Outcome]]
+) -> list[tuple[TaskImage, Outcome]] | None:
+    """Record the images' files and states and count them in their task; the task's last
+    image finishes the task and sends its processed originals to moderation. Returns the
+    images this delivery finished (another may have finished some first), or None when the
+    task was deleted while the job ran: what the job stored must go too (`discard_files`)."""
+    now = utcnow()
     if not repository.lock_task(session, task_id):
-        return Finish.TASK_DELETED
-    repository.record_files(session, task_id, outcome.links, now)
-    finished = repository.finish_image(
-        session,
-        job.image.id,
-        outcome.state,
-        outcome.error,
-        outcome.thumbnail,
-        outcome.stored_bytes,
-        now,
-    )
+        return None
+    links = [link for _, outcome in outcomes for link in outcome.links]
+    repository.record_files(session, task_id, links, now)
+    finished = [
+        (image, outcome)
+        for image, outcome in outcomes
+        if repository.finish_image(
+            session,
+            image.id,
+            outcome.state,
+            outcome.error,
+            outcome.thumbnail,
+            outcome.stored_bytes,
+            now,
+        )
+    ]
     if not finished:
-        return Finish.ALREADY
-    done, failed, total = repository.count_finished_image(session, task_id, outcome.state, now)
+        return finished
+    newly_done = sum(outcome.state is ImageState.DONE for _, outcome in finished)
+    done, failed, total = repository.count_finished_images(
+        session, task_id, newly_done, len(finished) - newly_done, now
+    )
     if done + failed == total:
         owner_id, group = repository.finish_task(session, task_id, final_status(done, failed), now)
         _send_to_moderation(session, task_id, group or default_group(owner_id), now)
-    return Finish.FINISHED
+    return finished
 
 
 def default_group(owner_id: uuid.UUID) -> str:
@@ -685,7 +720,7 @@ def final_status(done: int, failed: int) -> TaskStatus:
     return TaskStatus.FAILED if done == 0 else TaskStatus.PARTIAL
 
 
-def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int) -> int:
+def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int, job_pixels: int) -> int:
     """Send again the jobs of pending images that are really lost (the broker was down at
     upload, or lost a message), never those only waiting in a backlog. An image is lost
     when its job was sent more than `stall_seconds` ago and either nothing waits in the
@@ -707,11 +742,13 @@ def sweep_stalled(session: Session, stall_seconds: int, jobs_waiting: int) -> in
         # the workers hold (taken from the queue, not done yet). Lost jobs are sent again
         # once the workers have been idle for the stall time.
         return 0
-    repository.mark_queued(session, [image_id for _, image_id in lost], now)
-    by_task: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for task_id, image_id in lost:
-        by_task.setdefault(task_id, []).append(image_id)
-    for task_id, image_ids in by_task.items():
-        log.warning("task %s: %d image job(s) lost; sending them again", task_id, len(image_ids))
-        after_commit(session, functools.partial(enqueue_images, task_id, image_ids))
+    repository.mark_queued(session, [image.image_id for image in lost], now)
+    by_task: dict[uuid.UUID, list[PendingImage]] = {}
+    for image in lost:
+        by_task.setdefault(image.task_id, []).append(image)
+    for task_id, images in by_task.items():
+        log.warning("task %s: %d image(s) lost; sending their jobs again", task_id, len(images))
+    # A task's images side by side, so that they share jobs as they did when uploaded.
+    in_tasks = [image for images in by_task.values() for image in images]
+    after_commit(session, functools.partial(enqueue_images, in_tasks, job_pixels))
     return len(lost)

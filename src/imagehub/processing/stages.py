@@ -1,5 +1,7 @@
 """Where an image job's time goes: each stage timed, into the job metrics and, at debug
-level, one log line per job (README, "Performance", reads its breakdown off these)."""
+level, one log line per job (README, "Performance", reads its breakdown off these). A
+job's own stages (read, start, finish, handoff) count once per job; an image's (fetch,
+pipeline, the stores) once per image."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ _previous_job_ended: float | None = None
 
 
 class StageClock:
-    """The stages of one image job, in the order they ran. Stages timed in other threads
-    (the stores, which run at once) are added with `record`."""
+    """The stages of one image job, in the order they first ran. Stages timed in other
+    threads (the stores, which run at once) are added with `record`."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
@@ -33,6 +35,7 @@ class StageClock:
             self.record(name, time.perf_counter() - began)
 
     def record(self, name: str, seconds: float) -> None:
+        IMAGE_JOB_STAGES.labels(name).observe(seconds)
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def note_handoff(self, sent_at: float | None) -> None:
@@ -48,12 +51,11 @@ class StageClock:
         if waited >= 0:
             self.record("handoff", waited)
 
-    def report(self, image_id: object) -> None:
+    def report(self, job: str) -> None:
+        """The job has ended: log its stages (each the sum over its images)."""
         global _previous_job_ended
         _previous_job_ended = time.perf_counter()
         total = _previous_job_ended - self.started
-        for name, seconds in self.seconds.items():
-            IMAGE_JOB_STAGES.labels(name).observe(seconds)
         if log.isEnabledFor(logging.DEBUG):
             parts = " ".join(f"{name}={s * 1000:.2f}ms" for name, s in self.seconds.items())
-            log.debug("image %s job stages: %s total=%.2fms", image_id, parts, total * 1000)
+            log.debug("job of %s: stages %s total=%.2fms", job, parts, total * 1000)

@@ -1,13 +1,14 @@
-"""Celery jobs of processing: one job per uploaded image, the sweep for lost ones,
-retention, and the sweep for stored files no task refers to.
+"""Celery jobs of processing: image jobs (a few of an upload's images each), the sweep
+for lost ones, retention, and the sweep for stored files no task refers to.
 
-Each job is three short transactions around the image work, so no transaction is open
-while pixels are decoded, encoded or stored.
+An image job is at most three short transactions around the image work, so no
+transaction is open while pixels are decoded, encoded or stored.
 """
 
 import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from celery import Task
 
@@ -30,59 +31,77 @@ RETRY_ON: tuple[type[Exception], ...] = (
 )
 
 
-@celery_app.task(
-    name=service.PROCESS_IMAGE,
-    bind=True,
-    autoretry_for=RETRY_ON,
-    # 1, 2, 4, 8, then every 10 s (jittered), for about five minutes: a job waits at most
-    # ten seconds past the database's return. A longer outage is the stall sweep's.
-    retry_backoff=1,
-    retry_backoff_max=10,
-    max_retries=30,
-    soft_time_limit=service.JOB_TIME_LIMIT_SECONDS,
-)
-def process_image(self: Task[..., str | None], task_id: str, image_id: str) -> str | None:
-    """Make and store one image's variants; safe to run twice (late acks redeliver).
-    Returns the image's final state, or None when a previous run had finished it or its
-    task was deleted.
-    (The image knows its task; `task_id` rides along so the broker's log names it.)"""
+# An image job is tried again as a whole: after 1, 2, 4, 8, then every 10 s (jittered),
+# for about five minutes, so it waits at most ten seconds past the database's return. A
+# longer outage is the stall sweep's.
+IMAGE_JOB: dict[str, Any] = {
+    "bind": True,
+    "autoretry_for": RETRY_ON,
+    "retry_backoff": 1,
+    "retry_backoff_max": 10,
+    "max_retries": 30,
+    "soft_time_limit": service.JOB_TIME_LIMIT_SECONDS,
+}
+
+
+@celery_app.task(name=service.PROCESS_IMAGES, **IMAGE_JOB)
+def process_images(
+    self: Task[..., dict[str, str]], task_id: str, image_ids: list[str]
+) -> dict[str, str]:
+    """Make and store the variants of some of a task's images (`service.image_jobs`); safe
+    to run twice (late acks redeliver). Returns the final state of each image this delivery
+    finished: none when a previous one had, or the task was deleted."""
     clock = StageClock()
     clock.note_handoff(self.request.get(service.SENT_AT_HEADER))
     try:
-        return _process_image(uuid.UUID(image_id), clock)
+        return _process_images(uuid.UUID(task_id), [uuid.UUID(i) for i in image_ids], clock)
     finally:
-        clock.report(image_id)
+        clock.report(f"{len(image_ids)} image(s) of task {task_id}")
 
 
-def _process_image(image_id: uuid.UUID, clock: StageClock) -> str | None:
+@celery_app.task(name=service.PROCESS_IMAGE, **IMAGE_JOB)
+def process_image(self: Task[..., str | None], task_id: str, image_id: str) -> str | None:
+    """A job of one image, as earlier versions sent them: those still queued at an upgrade
+    are done, not left to the stall sweep."""
+    finished: dict[str, str] = process_images(task_id, [image_id])
+    return finished.get(image_id)
+
+
+def _process_images(
+    task_id: uuid.UUID, image_ids: list[uuid.UUID], clock: StageClock
+) -> dict[str, str]:
     with clock.stage("read"), jobs.reading() as session:  # no write lock: most jobs only read
-        job = service.pending_image(session, image_id)
+        job = service.pending_images(session, task_id, image_ids)
     if job is None:
-        return None
+        return {}
     if job.task_was_pending:  # only a task's first jobs write here
         with clock.stage("start"), jobs.transaction(durable=False) as session:
             service.start_task(session, job)
     context = jobs.worker_context()
-    outcome = service.make_and_store_variants(context.storage, context.settings, job, clock)
-    # Not durable: a finish lost in a database crash leaves the image pending, and the
-    # stall sweep sends its job again (the files are stored again, the same bytes).
+    outcomes = [
+        (image, service.make_and_store_variants(context.storage, context.settings, image, clock))
+        for image in job.images
+    ]
+    # Not durable: a finish lost in a database crash leaves the images pending, and the
+    # stall sweep sends their jobs again (the files are stored again, the same bytes).
     with clock.stage("finish"), jobs.transaction(durable=False) as session:
-        finish = service.finish_image(session, job, outcome)
-    if finish is service.Finish.TASK_DELETED:  # deleted while this job ran: keep nothing
-        service.discard_files(context.storage, job.image.task_id)
-        return None
-    if finish is service.Finish.FINISHED:
-        IMAGES_PROCESSED.labels(job.image.image_format, outcome.state.value).inc()
-    return outcome.state.value
+        finished = service.finish_images(session, task_id, outcomes)
+    if finished is None:  # deleted while this job ran: keep nothing
+        service.discard_files(context.storage, task_id)
+        return {}
+    for image, outcome in finished:
+        IMAGES_PROCESSED.labels(image.image_format, outcome.state.value).inc()
+    return {str(image.id): outcome.state.value for image, outcome in finished}
 
 
 @celery_app.task(name="processing.sweep_stalled")
 def sweep_stalled() -> int:
     """Beat's look, every minute, for image jobs that were lost."""
     waiting = jobs.jobs_waiting()  # before the transaction: the broker's answer takes a while
+    context = jobs.worker_context()
     with jobs.transaction() as session:
-        stall = jobs.worker_context().settings.task_stall_seconds
-        resent = service.sweep_stalled(session, stall, waiting)
+        stall = context.settings.task_stall_seconds
+        resent = service.sweep_stalled(session, stall, waiting, context.settings.job_pixels)
     JOBS_RESENT.inc(resent)
     return resent
 
