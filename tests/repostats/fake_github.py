@@ -27,6 +27,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,22 @@ def _documented(path: str) -> tuple[dict[str, Any], OAS30Validator]:
     return example, OAS30Validator(content["schema"])
 
 
+STAR_MEDIA_TYPE = "application/vnd.github.star+json"
+# Where the default history of a fake repository begins.
+HISTORY_BEGINS = datetime(2020, 1, 1, 9, 30, tzinfo=UTC)
+# GitHub's answer for a page past a list's cap.
+PAGINATION_CAP_ANSWER = {
+    "message": "In order to keep the API fast for everyone, pagination is limited for this "
+    "resource. Check the rel=last link relation in the Link response header to see how far "
+    "back you can traverse.",
+    "documentation_url": "https://docs.github.com/v3/#pagination",
+}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # What GitHub says when a secondary limit comes without Retry-After (and with quota left).
 SECONDARY_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
@@ -102,6 +119,10 @@ class FakeRepo:
     hidden: bool = False
     # The name list pages still show (renamed between the list and the details).
     listed_as: str | None = None
+    # When each of today's stargazers starred and each fork was made, oldest first
+    # (`FakeGitHub.give_history`; by default one every 37 hours from 2020 on).
+    star_times: list[datetime] = field(default_factory=list)
+    fork_times: list[datetime] = field(default_factory=list)
 
 
 @dataclass
@@ -144,6 +165,8 @@ class FakeGitHub:
         self.violations: list[str] = []
         # Tests check every payload; a benchmark may check each route's first one only.
         self.validate_every_payload = True
+        # GitHub serves a list's first 400 pages at most (then a 422); tests lower it.
+        self.page_cap = 400
         self._validated_routes: set[str] = set()
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -165,9 +188,20 @@ class FakeGitHub:
         for n in range(repos):
             repo_id = user_id * 1000 + n  # GraphQL's databaseId is a 32-bit Int
             # Watchers differ from stars, as on GitHub (the REST list repeats the stars).
-            user.repos.append(FakeRepo(repo_id, f"repo-{n:04d}", 10 + n, n % 7, 2 + n % 5))
+            repo = FakeRepo(repo_id, f"repo-{n:04d}", 10 + n, n % 7, 2 + n % 5)
+            repo.star_times = [HISTORY_BEGINS + timedelta(hours=37 * i) for i in range(repo.stars)]
+            repo.fork_times = [HISTORY_BEGINS + timedelta(hours=61 * i) for i in range(repo.forks)]
+            user.repos.append(repo)
         self.users[user_id] = user
         return user
+
+    @staticmethod
+    def give_history(
+        repo: FakeRepo, star_times: list[datetime], fork_times: list[datetime]
+    ) -> None:
+        """The repository's stargazers and forks, by when they came; the counts follow."""
+        repo.star_times, repo.fork_times = sorted(star_times), sorted(fork_times)
+        repo.stars, repo.forks = len(star_times), len(fork_times)
 
     def by_login(self, login: str) -> FakeUser | None:
         return next((u for u in self.users.values() if u.login.lower() == login.lower()), None)
@@ -218,6 +252,11 @@ class FakeGitHub:
                 Route("/organizations/{account_id:int}/repos", self._repos_by_id),
                 Route("/repos/{owner}/{repo}", self._repo),
                 Route("/repositories/{repo_id:int}", self._repo_by_id),
+                Route("/repos/{owner}/{repo}/stargazers", self._history),
+                Route("/repos/{owner}/{repo}/forks", self._history),
+                # Where their `Link` headers send the next pages.
+                Route("/repositories/{repo_id:int}/stargazers", self._history),
+                Route("/repositories/{repo_id:int}/forks", self._history),
                 Route("/graphql", self._graphql, methods=["POST"]),
             ],
         )
@@ -410,6 +449,66 @@ class FakeGitHub:
         payload = self._repo_payload(*found, "/repos/{owner}/{repo}")
         # Not in GitHub's description, but the same repository object as /repos/{o}/{r}.
         return self._json(request, payload, _documented("/repos/{owner}/{repo}")[1])
+
+    async def _history(self, request: Request) -> Response:
+        """A repository's stargazers (with `starred_at` under GitHub's star media type) or
+        forks (`sort=oldest` or `newest`), paged like GitHub's lists and cut off past the
+        page cap with GitHub's own 422."""
+        if "repo_id" in request.path_params:
+            found = self._owner_and_repo(request.path_params["repo_id"])
+        else:
+            user = self.by_login(request.path_params["owner"])
+            name = request.path_params["repo"]
+            repo = next((r for r in user.repos if r.name == name), None) if user else None
+            found = (user, repo) if user and repo else None
+        if found is None or found[1].hidden:
+            return self._not_found()
+        user, repo = found
+        stars = request.url.path.endswith("/stargazers")
+        query = request.query_params
+        per_page = min(100, int(query.get("per_page", 30)))
+        page = int(query.get("page", 1))
+        if page > self.page_cap:
+            return JSONResponse(PAGINATION_CAP_ANSWER, 422, headers=self._headers())
+        moments = repo.star_times if stars else repo.fork_times
+        if not stars and query.get("sort", "newest") == "newest":
+            moments = moments[::-1]
+        chunk = moments[(page - 1) * per_page : page * per_page]
+        route = "/repos/{owner}/{repo}/" + ("stargazers" if stars else "forks")
+        content = openapi()["paths"][route]["get"]["responses"]["200"]["content"]
+        validator = OAS30Validator(content["application/json"]["schema"])
+        examples = content["application/json"]["examples"]
+        if stars and request.headers.get("accept") == STAR_MEDIA_TYPE:
+            example = examples["alternative-response-with-star-creation-timestamps"]["value"][0]
+            payload = [{**copy.deepcopy(example), "starred_at": _iso(moment)} for moment in chunk]
+        elif stars:
+            example = examples["default-response"]["value"][0]
+            payload = [copy.deepcopy(example) for _ in chunk]
+        else:
+            example = examples["default"]["value"][0]
+            payload = [
+                {
+                    **copy.deepcopy(example),
+                    "id": repo.id * 100_000 + n,
+                    "full_name": f"someone-{n}/{repo.name}",
+                    "created_at": _iso(moment),
+                }
+                for n, moment in enumerate(chunk, start=(page - 1) * per_page)
+            ]
+        response = self._json(request, payload, validator)
+        pages = max(1, math.ceil(len(moments) / per_page))
+        last = min(pages, self.page_cap)
+        kept = "&".join(f"{k}={v}" for k, v in query.multi_items() if k != "page")
+        kind = "stargazers" if stars else "forks"
+        base = f"{self.url}/repositories/{repo.id}/{kind}?{kept}{'&' if kept else ''}page="
+        links = []
+        if page > 1:
+            links += [f'<{base}{page - 1}>; rel="prev"', f'<{base}1>; rel="first"']
+        if page < last:
+            links += [f'<{base}{page + 1}>; rel="next"', f'<{base}{last}>; rel="last"']
+        if links:
+            response.headers["link"] = ", ".join(links)
+        return response
 
     async def _graphql(self, request: Request) -> Response:
         if "authorization" not in request.headers:

@@ -1,16 +1,21 @@
-"""`imagehub github ...`: track a GitHub user or organization, scan tracked users now."""
+"""`imagehub github ...`: track a GitHub user or organization, scan tracked users now,
+reconstruct their history."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from imagehub.core.commands import console, fail, migrated_settings
+from imagehub.core.config import Settings
 from imagehub.core.db import AsyncDatabase, run_async
 from imagehub.core.errors import AppError
 from imagehub.repostats import service
+from imagehub.repostats.backfill import BackfillReport, run_backfill
 from imagehub.repostats.github import GitHub, GitHubError
 from imagehub.repostats.scan import ScanReport, run_scan
 
@@ -51,17 +56,70 @@ def scan(
 ) -> None:
     """Scan every tracked user now (or, with --due, only those not done today)."""
     settings = migrated_settings()
-    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("scan", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(bar, completed=done, total=total)
-
+    with _progress_bar("scanning") as advance:
         report = run_scan(settings, due_now=due, on_progress=advance)
     _print(report)
     if report.failed or report.rate_limited_until:
         raise typer.Exit(1)
+
+
+@app.command("backfill")
+def backfill(
+    login: Annotated[str | None, typer.Argument(help="a tracked user's login")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="every tracked user")] = False,
+) -> None:
+    """Reconstruct the history (stars and forks by day, back to the first) of a tracked
+    user's repositories, or everyone's: what is left of it, now, whatever the daily scan."""
+    if (login is not None) == all_users:
+        fail("name one tracked user's login, or --all")
+    settings = migrated_settings()
+    user_ids = None if all_users else [_tracked_id(settings, login or "")]
+    with _progress_bar("reading history") as advance:
+        report = run_backfill(settings, user_ids=user_ids, behind_scan=False, on_progress=advance)
+    _print_backfill(report)
+    if report.failed or report.stopped:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar that the work moves on: `advance(done, total)`."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        yield advance
+
+
+def _tracked_id(settings: Settings, login: str) -> int:
+    async def find(database: AsyncDatabase) -> int | None:
+        async with database.transaction() as session:
+            return await service.tracked_id(session, login)
+
+    user_id = run_async(settings.effective_database_url, find)
+    if user_id is None:
+        fail(f"{login} is not tracked (imagehub github add {login})")
+    return user_id
+
+
+def _print_backfill(report: BackfillReport) -> None:
+    console.print(
+        f"{report.finished} of {report.reads} read(s) of stars or forks finished; "
+        f"{report.pages} page(s), {report.requests} request(s) to GitHub"
+    )
+    for failure in report.failed:
+        console.print(f"[yellow]failed[/yellow] {failure} (tried again on the next run)")
+    if report.stopped:
+        until = (
+            f" until {report.rate_limited_until.isoformat()}" if report.rate_limited_until else ""
+        )
+        console.print(
+            f"[yellow]stopped[/yellow] ({report.stopped}{until}): what was read is kept; "
+            "run it again, or beat goes on from there"
+        )
 
 
 def _print(report: ScanReport) -> None:

@@ -1,9 +1,11 @@
 """Repo stats routes: tracking is admin work, reading needs a login."""
 
+import csv
+import io
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 
 from imagehub.accounts.dependencies import AdminUser, CurrentUser
 from imagehub.core.db import after_commit, utcnow
@@ -14,13 +16,18 @@ from imagehub.http.openapi import errors
 from imagehub.http.routing import Router
 from imagehub.repostats import service
 from imagehub.repostats.github import GitHub
+from imagehub.repostats.models import GithubUser
 from imagehub.repostats.schemas import (
+    GithubUserDetailOut,
     GithubUserOut,
+    HistoryOut,
+    HistoryStatOut,
     RepoOut,
     ScanAccepted,
     StatOut,
     StatsOut,
     StatsUserOut,
+    StatsWithHistoryOut,
     TrackIn,
 )
 
@@ -49,9 +56,21 @@ async def list_users(_: CurrentUser, session: SessionDep) -> list[GithubUserOut]
     return [GithubUserOut.model_validate(u) for u in await service.list_users(session)]
 
 
-@router.get("/users/{user_id}", response_model=GithubUserOut, responses=errors(404))
-async def get_user(user_id: Id, _: CurrentUser, session: SessionDep) -> GithubUserOut:
-    return GithubUserOut.model_validate(await service.get_user(session, user_id))
+@router.get("/users/{user_id}", response_model=GithubUserDetailOut, responses=errors(404))
+async def get_user(user_id: Id, _: CurrentUser, session: SessionDep) -> GithubUserDetailOut:
+    """A tracked user, with how far their repositories' history has been reconstructed."""
+    user = await service.get_user(session, user_id)
+    progress = await service.history_progress(session, user_id)
+    return GithubUserDetailOut.model_validate(
+        {
+            **GithubUserOut.model_validate(user).model_dump(),
+            "history": HistoryOut(
+                state=progress.state,
+                repositories=progress.repositories,
+                finished=progress.finished,
+            ),
+        }
+    )
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=errors(403, 404))
@@ -69,33 +88,116 @@ async def user_repos(user_id: Id, _: CurrentUser, session: SessionDep) -> list[R
     return [RepoOut.model_validate(repo) for repo in repos]
 
 
-@router.get("/users/{user_id}/stats", response_model=StatsOut, responses=errors(404))
+Include = Annotated[
+    Literal["history"] | None,
+    Query(description="history: the days before tracking too, reconstructed, each row "
+          "with its source"),
+]  # fmt: skip
+DateFrom = Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")]
+DateTo = Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")]
+CSV_COLUMNS = ["repo_id", "date", "stargazers", "forks", "watchers"]
+
+
+@router.get(
+    "/users/{user_id}/stats",
+    response_model=StatsOut | StatsWithHistoryOut,
+    responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def user_stats(
+    request: Request,
     user_id: Id,
     _: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
-    date_from: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
-    date_to: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
-) -> StatsOut:
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    include: Include = None,
+) -> StatsOut | StatsWithHistoryOut | Response:
     """Stars, forks and watchers per repository per day (default: the last 30 days),
-    ordered by repo_id then date."""
+    ordered by repo_id then date; CSV with `Accept: text/csv`."""
+    if _wants_csv(request):
+        return await _stats_csv(session, services, user_id, date_from, date_to, include)
+    with_history = include == "history"
+    user, rows = await _stats_rows(session, services, user_id, date_from, date_to, with_history)
+    user_out = StatsUserOut(id=user.id, login=user.login, name=user.name)
+    if with_history:
+        stats = [HistoryStatOut.model_validate({**_fields(r), "source": r.source}) for r in rows]
+        return StatsWithHistoryOut(user=user_out, stats=stats)
+    return StatsOut(user=user_out, stats=[StatOut.model_validate(_fields(r)) for r in rows])
+
+
+def _fields(row: service.StatsRow) -> dict[str, object]:
+    return {
+        "repo_id": row.repo_id,
+        "date": row.day,
+        "stargazers": row.stargazers,
+        "forks": row.forks,
+        "watchers": row.watchers,
+    }
+
+
+@router.get(
+    "/users/{user_id}/stats.csv",
+    response_class=Response,
+    responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def user_stats_csv(
+    user_id: Id,
+    _: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    include: Include = None,
+) -> Response:
+    """The rows of `/stats` as CSV (a `source` column with `include=history`; an empty
+    watchers cell where the number is unknown)."""
+    return await _stats_csv(session, services, user_id, date_from, date_to, include)
+
+
+def _wants_csv(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept
+
+
+async def _stats_rows(
+    session: SessionDep,
+    services: ServicesDep,
+    user_id: int,
+    date_from: date | None,
+    date_to: date | None,
+    with_history: bool,
+) -> tuple[GithubUser, list[service.StatsRow]]:
     start, end = service.date_range(
         date_from, date_to, services.settings.github_stats_max_days, service.utc_today()
     )
-    user, rows = await service.stats(session, user_id, start, end)
-    return StatsOut(
-        user=StatsUserOut(id=user.id, login=user.login, name=user.name),
-        stats=[
-            StatOut(
-                repo_id=row.repo_id,
-                date=row.date,
-                stargazers=row.stargazers,
-                forks=row.forks,
-                watchers=row.watchers,
-            )
-            for row in rows
-        ],
+    return await service.stats_rows(session, user_id, start, end, with_history=with_history)
+
+
+async def _stats_csv(
+    session: SessionDep,
+    services: ServicesDep,
+    user_id: int,
+    date_from: date | None,
+    date_to: date | None,
+    include: str | None,
+) -> Response:
+    with_history = include == "history"
+    user, rows = await _stats_rows(session, services, user_id, date_from, date_to, with_history)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS + (["source"] if with_history else []))
+    for row in rows:
+        cells = [row.repo_id, row.day.isoformat(), row.stargazers, row.forks, row.watchers]
+        writer.writerow(
+            ["" if cell is None else cell for cell in cells]
+            + ([row.source] if with_history else [])
+        )
+    filename = f"stats-{user.login}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -9,6 +9,10 @@ scan stores each page before asking for the next, so a scan cut short resumes th
   conditional (ETag): GitHub answers an unchanged one with a 304 that costs an authorized
   client no quota, so the stored page or counts stand for it.
 
+History: a repository's stargazers (with `starred_at`, under GitHub's star media type) and
+forks (`created_at`), oldest first, a page at a time (`history_page`); past GitHub's cap of
+about 400 pages the list answers 422, which is reported, not raised.
+
 Limits, as GitHub documents them: `Retry-After`; or `x-ratelimit-remaining: 0` until
 `x-ratelimit-reset`; or, with neither (a 403 or 429 saying "secondary rate limit" or "abuse
 detection"), at least a minute, doubling while they repeat. A short wait is waited out (and
@@ -167,12 +171,31 @@ class Page:
     listing: ListPage | None = None  # REST: the list page these repositories came from
 
 
+Metric = Literal["stars", "forks"]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a repository's stargazers (by when they starred) or forks (by when they
+    were made), oldest first."""
+
+    moments: tuple[datetime, ...]
+    next_url: str | None
+    # GitHub's pagination cap: this page and those after it will not be given.
+    capped: bool = False
+    # The repository answers 404 (deleted, or made private, since the scan listed it).
+    gone: bool = False
+
+
 @dataclass
 class Usage:
     """What a client has sent, and how much of it GitHub answered with a 304."""
 
     requests: int = 0
     not_modified: int = 0
+    # What GitHub last said of the rate-limit window: its size and what is left of it.
+    quota: int | None = None
+    remaining: int | None = None
 
     def record(self, response: httpx.Response, limit: Limit | None) -> None:
         self.requests += 1
@@ -180,7 +203,19 @@ class Usage:
         GITHUB_REQUESTS.labels(_outcome(response, limit)).inc()
         remaining = response.headers.get("x-ratelimit-remaining", "")
         if _DIGITS.match(remaining):
-            GITHUB_QUOTA.set(int(remaining))
+            self.remaining = int(remaining)
+            GITHUB_QUOTA.set(self.remaining)
+        quota = response.headers.get("x-ratelimit-limit", "")
+        if _DIGITS.match(quota):
+            self.quota = int(quota)
+
+    def below(self, share: float) -> bool:
+        """Less than this share of the window is left (as GitHub last said)."""
+        return (
+            self.quota is not None
+            and self.remaining is not None
+            and self.remaining < self.quota * share
+        )
 
 
 class Clock:
@@ -481,6 +516,36 @@ class GitHub:
             etag=response.headers.get("etag"),
         )
 
+    # --- History: every stargazer and fork, with its time --------------------------------
+
+    @staticmethod
+    def first_history_url(full_name: str, metric: Metric) -> str:
+        if metric == "stars":
+            return f"/repos/{full_name}/stargazers?per_page={PAGE_SIZE}"
+        return f"/repos/{full_name}/forks?sort=oldest&per_page={PAGE_SIZE}"
+
+    async def history_page(self, url: str, metric: Metric) -> HistoryPage:
+        """A page of stargazers (asked with GitHub's star media type, which adds
+        `starred_at`) or forks (`created_at`), oldest first. Past GitHub's cap (about 400
+        pages of 100) the list answers 422: `capped`."""
+        headers = {"Accept": STAR_MEDIA_TYPE} if metric == "stars" else None
+        response = await self._get(url, headers)
+        if response.status_code == 422 and _PAGINATION_CAP.search(response.text):
+            return HistoryPage((), None, capped=True)
+        if response.status_code == 404:
+            return HistoryPage((), None, gone=True)
+        _expect(response, 200)
+        if metric == "stars":
+            moments = tuple(star.starred_at for star in _parse(_STARS, response))
+        else:
+            moments = tuple(fork.created_at for fork in _parse(_FORKS, response) if fork.created_at)
+        following = response.links.get("next", {}).get("url")
+        if following is None and len(moments) == PAGE_SIZE:
+            # A full last page: the end, or GitHub's cap (its `Link` stops at the last page
+            # it serves, 400). The page after it tells which: empty, or the 422.
+            following = str(_page_after(response.request.url))
+        return HistoryPage(moments, self._within_github(following) if following else None)
+
 
 # --- What GitHub's answers must hold (only the fields we use; the rest is ignored) --------
 
@@ -557,7 +622,17 @@ class _GraphQLAnswer(_Checked):
     errors: list[_GraphQLError] = []
 
 
+class _StarPayload(_Checked):
+    starred_at: datetime = pydantic.Field(strict=False)  # an ISO 8601 string
+
+
+class _ForkPayload(_Checked):
+    created_at: datetime | None = pydantic.Field(strict=False)
+
+
 _USER = pydantic.TypeAdapter(_UserPayload)
+_STARS = pydantic.TypeAdapter(list[_StarPayload])
+_FORKS = pydantic.TypeAdapter(list[_ForkPayload])
 _LISTED = pydantic.TypeAdapter(list[_ListedPayload])
 _REPO = pydantic.TypeAdapter(_RepoPayload)
 _GRAPHQL = pydantic.TypeAdapter(_GraphQLAnswer)
@@ -588,6 +663,11 @@ def _worst(failures: list[BaseException]) -> BaseException | None:
     unexpected = [f for f in failures if not isinstance(f, GitHubError)]
     limited = [f for f in failures if isinstance(f, RateLimited)]
     return (unexpected or limited or failures)[0]
+
+
+def _page_after(url: httpx.URL) -> httpx.URL:
+    page = url.params.get("page", "1")
+    return url.copy_set_param("page", str(int(page) + 1 if _DIGITS.match(page) else 2))
 
 
 def _list_url(account: Account) -> str:
@@ -644,6 +724,10 @@ def _expect(response: httpx.Response, status: int) -> None:
 
 
 _DIGITS = re.compile(r"^\d+$")
+# GitHub's 422 past a list's last allowed page ("In order to keep the API fast for
+# everyone, pagination is limited for this resource. ...").
+_PAGINATION_CAP = re.compile(r"pagination is limited", re.IGNORECASE)
+STAR_MEDIA_TYPE = "application/vnd.github.star+json"
 # What GitHub's secondary-limit answers say when they carry no header to go by.
 _SECONDARY_WORDS = re.compile(r"secondary rate limit|abuse detection", re.IGNORECASE)
 _SPENT_WORDS = re.compile(r"rate limit (already )?exceeded", re.IGNORECASE)

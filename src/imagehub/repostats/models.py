@@ -4,6 +4,9 @@
 GitHub's own numeric ids (a renamed login or repository is followed, not duplicated);
 `stats` holds one row per repository per UTC day, with its own id; `github_list_pages`
 keeps REST mode's list pages with their ETags, so an unchanged page costs nothing tomorrow.
+`history_points` are the days before tracking, reconstructed from GitHub's lists of
+stargazers and forks (never mixed with the readings in `stats`), and `history_reads` how far
+each repository's reconstruction has got.
 """
 
 from datetime import date, datetime
@@ -84,3 +87,40 @@ class GithubListPage(Base):
     next_url: Mapped[str | None] = mapped_column(String(2048))
     # [[id, full_name, stargazers, forks], ...] as the page listed them.
     items: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class HistoryRead(Base):
+    """How far the reconstruction of one repository's stars (or forks) has got: GitHub's
+    list of them, oldest first, read page by page up to `through`, the day before the user
+    was tracked (from then on the daily scan reads the real numbers)."""
+
+    __tablename__ = "history_reads"
+
+    repo_id: Mapped[int] = mapped_column(
+        ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(8), primary_key=True)  # "stars" or "forks"
+    through: Mapped[date] = mapped_column(Date())
+    # The page to read next; None once the read is over.
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    # Counted so far (those up to `through`).
+    counted: Mapped[int] = mapped_column(Integer, default=0)
+    # GitHub's pagination cap stopped the read: the days after `known_until` are estimated,
+    # on a straight line up to `total_at_tracking` (the count the first scan read).
+    known_until: Mapped[date | None] = mapped_column(Date())
+    total_at_tracking: Mapped[int | None] = mapped_column(Integer)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HistoryPoint(Base):
+    """A repository's stars (or forks) at the end of a day they changed, counted from
+    GitHub's lists; the days between carry the last point's count."""
+
+    __tablename__ = "history_points"
+
+    repo_id: Mapped[int] = mapped_column(
+        ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(8), primary_key=True)
+    date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from imagehub.core.db import dialect_insert, table_of
 from imagehub.repostats.github import Account, Listed, ListPage, Page, RepoCounts, Stored
-from imagehub.repostats.models import GithubListPage, GithubUser, Repo, Stat
+from imagehub.repostats.models import (
+    GithubListPage,
+    GithubUser,
+    HistoryPoint,
+    HistoryRead,
+    Repo,
+    Stat,
+)
 
 REPOS = table_of(Repo)
 STATS = table_of(Stat)
@@ -35,6 +42,13 @@ async def add_user(session: AsyncSession, account: Account, now: datetime) -> Gi
 
 async def get_user(session: AsyncSession, user_id: int) -> GithubUser | None:
     return await session.get(GithubUser, user_id)
+
+
+async def user_id_by_login(session: AsyncSession, login: str) -> int | None:
+    found: int | None = await session.scalar(
+        select(GithubUser.id).where(func.lower(GithubUser.login) == login.lower())
+    )
+    return found
 
 
 async def list_users(session: AsyncSession) -> list[GithubUser]:
@@ -227,3 +241,137 @@ async def _save_listing(session: AsyncSession, user_id: int, listing: ListPage, 
                 GithubListPage.user_id == user_id, GithubListPage.number > listing.number
             )
         )
+
+
+# --- History -------------------------------------------------------------------------------
+
+READS = table_of(HistoryRead)
+POINTS = table_of(HistoryPoint)
+
+
+async def repos_without_reads(
+    session: AsyncSession, user_ids: Sequence[int] | None
+) -> list[tuple[int, str, date]]:
+    """(repo id, full name, the day before its user was tracked) of the repositories whose
+    history has not been asked for yet (of these users, or everyone's)."""
+    query = (
+        select(Repo.id, Repo.full_name, GithubUser.tracked_at)
+        .join(GithubUser, GithubUser.id == Repo.user_id)
+        .outerjoin(HistoryRead, HistoryRead.repo_id == Repo.id)
+        .where(HistoryRead.repo_id.is_(None))
+        .order_by(Repo.id)
+    )
+    if user_ids is not None:
+        query = query.where(Repo.user_id.in_(user_ids))
+    rows = await session.execute(query)
+    return [
+        (repo_id, name, tracked_at.date() - timedelta(days=1)) for repo_id, name, tracked_at in rows
+    ]
+
+
+async def add_reads(session: AsyncSession, reads: Sequence[dict[str, object]]) -> None:
+    if reads:
+        statement = dialect_insert(session)(READS).on_conflict_do_nothing(
+            index_elements=["repo_id", "metric"]
+        )
+        await session.execute(statement, list(reads))
+
+
+async def unfinished_reads(
+    session: AsyncSession, user_ids: Sequence[int] | None
+) -> list[tuple[HistoryRead, str, int]]:
+    """The reads still to do, each with its repository's name and its star or fork count
+    (how many items the read has, at most)."""
+    query = (
+        select(HistoryRead, Repo.full_name, Repo.stargazers, Repo.forks)
+        .join(Repo, Repo.id == HistoryRead.repo_id)
+        .where(HistoryRead.finished_at.is_(None))
+        .order_by(Repo.user_id, HistoryRead.repo_id, HistoryRead.metric)
+    )
+    if user_ids is not None:
+        query = query.where(Repo.user_id.in_(user_ids))
+    rows = await session.execute(query)
+    return [
+        (read, name, stars if read.metric == "stars" else forks)
+        for read, name, stars, forks in rows
+    ]
+
+
+async def save_points(
+    session: AsyncSession, repo_id: int, metric: str, points: dict[date, int]
+) -> None:
+    """A page's counts; a day that ran on from the page before gets its larger count."""
+    if not points:
+        return
+    insert = dialect_insert(session)(POINTS)
+    statement = insert.on_conflict_do_update(
+        index_elements=["repo_id", "metric", "date"], set_={"total": insert.excluded.total}
+    )
+    rows = [
+        {"repo_id": repo_id, "metric": metric, "date": day, "total": total}
+        for day, total in points.items()
+    ]
+    await session.execute(statement, rows)
+
+
+async def update_read(session: AsyncSession, repo_id: int, metric: str, **values: object) -> None:
+    await session.execute(
+        update(READS).where(READS.c.repo_id == repo_id, READS.c.metric == metric).values(**values)
+    )
+
+
+async def finished_reads_of(session: AsyncSession, user_id: int) -> list[HistoryRead]:
+    rows = await session.scalars(
+        select(HistoryRead)
+        .join(Repo, Repo.id == HistoryRead.repo_id)
+        .where(Repo.user_id == user_id, HistoryRead.finished_at.is_not(None))
+    )
+    return list(rows)
+
+
+async def points_of(session: AsyncSession, user_id: int, until: date) -> list[HistoryPoint]:
+    rows = await session.scalars(
+        select(HistoryPoint)
+        .join(Repo, Repo.id == HistoryPoint.repo_id)
+        .where(Repo.user_id == user_id, HistoryPoint.date <= until)
+        .order_by(HistoryPoint.repo_id, HistoryPoint.metric, HistoryPoint.date)
+    )
+    return list(rows)
+
+
+async def history_progress(session: AsyncSession, user_id: int) -> tuple[int, int, int, int, int]:
+    """(repositories, reads, reads started, reads finished, reads capped) of a user."""
+    repos = await session.scalar(select(func.count()).where(Repo.user_id == user_id))
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(
+                    or_(HistoryRead.counted > 0, HistoryRead.finished_at.is_not(None))
+                ),
+                func.count().filter(HistoryRead.finished_at.is_not(None)),
+                func.count().filter(HistoryRead.known_until.is_not(None)),
+            )
+            .select_from(HistoryRead)
+            .join(Repo, Repo.id == HistoryRead.repo_id)
+            .where(Repo.user_id == user_id)
+        )
+    ).one()
+    return int(repos or 0), int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+async def last_point_day(session: AsyncSession, repo_id: int, metric: str) -> date | None:
+    day: date | None = await session.scalar(
+        select(func.max(HistoryPoint.date)).where(
+            HistoryPoint.repo_id == repo_id, HistoryPoint.metric == metric
+        )
+    )
+    return day
+
+
+async def first_reading_after(session: AsyncSession, repo_id: int, day: date) -> Stat | None:
+    """The repository's first daily reading after `day`: the tracking day's, as a rule."""
+    found: Stat | None = await session.scalar(
+        select(Stat).where(Stat.repo_id == repo_id, Stat.date > day).order_by(Stat.date).limit(1)
+    )
+    return found

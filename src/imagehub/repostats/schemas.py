@@ -30,6 +30,22 @@ class GithubUserOut(BaseModel):
     scan_started_at: UtcDateTime | None
 
 
+class HistoryOut(BaseModel):
+    """How far the reconstruction of the user's repositories' history has got."""
+
+    state: Literal["pending", "running", "done", "estimated"] = Field(
+        description="pending: not begun; running: under way; done: every repository's stars "
+        "and forks read back to the first; estimated: done, with days past GitHub's "
+        "pagination cap estimated"
+    )
+    repositories: int
+    finished: int = Field(description="repositories whose stars and forks are both read")
+
+
+class GithubUserDetailOut(GithubUserOut):
+    history: HistoryOut
+
+
 class StatsUserOut(BaseModel):
     id: int
     login: str
@@ -64,6 +80,21 @@ class StatsOut(BaseModel):
 
     user: StatsUserOut
     stats: list[StatOut]
+
+
+class HistoryStatOut(StatOut):
+    source: Literal["scan", "reconstructed", "estimated"] = Field(
+        description="scan: read that day; reconstructed: counted from GitHub's lists of "
+        "stargazers and forks (watchers null); estimated: past GitHub's pagination cap, "
+        "on a straight line between the days known"
+    )
+
+
+class StatsWithHistoryOut(BaseModel):
+    """`?include=history`: the days read and the days before tracking reconstructed."""
+
+    user: StatsUserOut
+    stats: list[HistoryStatOut]
 
 
 class ScanAccepted(BaseModel):

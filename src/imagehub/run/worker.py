@@ -46,6 +46,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "repostats.scan_due",
             "schedule": float(settings.github_scan_check_seconds),
         },
+        # Reconstructs tracked users' history behind the day's scan, a few minutes a run.
+        "repostats.backfill": {"task": "repostats.backfill", "schedule": 300.0},
     }
 
 

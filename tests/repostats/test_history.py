@@ -1,0 +1,287 @@
+"""History before tracking, reconstructed from GitHub's lists of stargazers and forks (the
+fake serves them as GitHub does: the star media type, `Link` pages, the 422 past its page
+cap), stored apart from the readings and served with `?include=history` and as CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from imagehub.core.config import Settings
+from imagehub.repostats.backfill import run_backfill
+from imagehub.repostats.history import Reconstruction, count_page, history_days
+from imagehub.repostats.models import HistoryPoint
+from tests.conftest import TEST_SECRET, assert_error, connected
+from tests.platform.test_cli import run_cli
+from tests.repostats.fake_github import FakeGitHub
+from tests.repostats.helpers import a_day_passes, admin_headers, scan, track
+
+TODAY = datetime.now(UTC).date()
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+@pytest.fixture(params=["rest", "anonymous"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Lists of stargazers and forks are REST's in every mode; with a token and without."""
+    return str(request.param)
+
+
+# --- The counting rules ---------------------------------------------------------------------
+
+
+def test_a_page_counts_each_day_it_touches_and_stops_past_the_last_day() -> None:
+    d1, d2, d3 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 5)
+    moments = [at(d1, 1), at(d1, 2), at(d2), at(d3), at(d3, 13)]
+    assert count_page(moments, 10, through=d3) == (15, {d1: 12, d2: 13, d3: 15}, False)
+    # The list goes on past `through`: the rest is the daily scan's.
+    assert count_page(moments, 0, through=d2) == (3, {d1: 2, d2: 3}, True)
+
+
+def test_the_days_between_points_carry_the_count_and_the_cap_is_estimated() -> None:
+    through = date(2024, 1, 10)
+    stars = Reconstruction([(date(2024, 1, 2), 5), (date(2024, 1, 4), 9)], through)
+    forks = Reconstruction([(date(2024, 1, 3), 1)], through)
+    days = history_days(stars, forks, date(2024, 1, 1), date(2024, 1, 5))
+    assert [(d.day.day, d.stargazers, d.forks, d.source) for d in days] == [
+        (2, 5, 0, "reconstructed"),  # from the first star on
+        (3, 5, 1, "reconstructed"),
+        (4, 9, 1, "reconstructed"),
+        (5, 9, 1, "reconstructed"),
+    ]
+    # Capped: known to the 4th (9 stars), 29 on the tracking day (the 11th): +20 in 7 days.
+    capped = Reconstruction(stars.points, through, date(2024, 1, 4), 29)
+    assert capped.on(date(2024, 1, 4)) == (9, False)
+    assert capped.on(date(2024, 1, 5)) == (9 + round(20 / 7), True)
+    assert capped.on(through) == (9 + round(20 * 6 / 7), True)
+    assert history_days(Reconstruction([], through), forks, date(2024, 1, 1), through)[0].day == (
+        date(2024, 1, 3)
+    )
+
+
+# --- Against the fake GitHub ----------------------------------------------------------------
+
+
+def _history(settings: Settings) -> list[tuple[int, str, date, int]]:
+    with connected(settings.effective_database_url) as connection:
+        rows = connection.execute(
+            sa.select(
+                HistoryPoint.repo_id, HistoryPoint.metric, HistoryPoint.date, HistoryPoint.total
+            )
+            .order_by(HistoryPoint.repo_id, HistoryPoint.metric, HistoryPoint.date)
+        ).all()  # fmt: skip
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def _star_days(count: int, first: date, per_day: int) -> list[datetime]:
+    return [at(first + timedelta(days=i // per_day), 1 + i % per_day) for i in range(count)]
+
+
+async def test_a_tracked_users_history_is_reconstructed_and_served(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    user = github.add_user(7001, "historian", repos=2)
+    first, second = user.repos
+    week_ago = TODAY - timedelta(days=7)
+    # 3 stars a week ago, 2 five days ago, one today (the scan's, not history's); forks two.
+    github.give_history(
+        first,
+        [at(week_ago, 1), at(week_ago, 2), at(week_ago, 3), at(week_ago + timedelta(days=2)),
+         at(week_ago + timedelta(days=2), 5), at(TODAY, 0)],
+        [at(week_ago + timedelta(days=1)), at(YESTERDAY)],
+    )  # fmt: skip
+    github.give_history(second, [], [])
+    admin = await admin_headers(client, app)
+    await track(client, admin, "historian")
+    await asyncio.to_thread(scan, settings)
+
+    before = await client.get("/v1/users/7001", headers=admin)
+    assert before.json()["history"] == {"state": "pending", "repositories": 2, "finished": 0}
+    report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (report.reads, report.finished, report.failed, report.stopped) == (4, 4, [], None)
+    # One page each: the stars and the forks of two repositories.
+    assert report.requests == 4
+    done = await client.get("/v1/users/7001", headers=admin)
+    assert done.json()["history"] == {"state": "done", "repositories": 2, "finished": 2}
+
+    # The seed's shape and meaning by default: only the day read.
+    plain = (await client.get("/v1/users/7001/stats", headers=admin)).json()["stats"]
+    assert [(row["repo_id"], row["date"]) for row in plain] == [
+        (first.id, TODAY.isoformat()),
+        (second.id, TODAY.isoformat()),
+    ]
+    assert "source" not in plain[0]
+    query = {"include": "history", "date_from": (week_ago - timedelta(days=1)).isoformat()}
+    body = (await client.get("/v1/users/7001/stats", params=query, headers=admin)).json()
+    rows = [
+        (r["date"], r["stargazers"], r["forks"], r["watchers"], r["source"])
+        for r in body["stats"]
+        if r["repo_id"] == first.id
+    ]
+
+    def day(n: int) -> str:
+        return (week_ago + timedelta(days=n)).isoformat()
+
+    assert rows == [
+        (day(0), 3, 0, None, "reconstructed"),  # from its first star; watchers unknown
+        (day(1), 3, 1, None, "reconstructed"),
+        (day(2), 5, 1, None, "reconstructed"),
+        (day(3), 5, 1, None, "reconstructed"),
+        (day(4), 5, 1, None, "reconstructed"),
+        (day(5), 5, 1, None, "reconstructed"),
+        (day(6), 5, 2, None, "reconstructed"),  # yesterday, the day before tracking
+        (TODAY.isoformat(), 6, 2, first.watchers, "scan"),  # read, as it was
+    ]
+    # No star nor fork ever: no history, only what was read.
+    assert [r["source"] for r in body["stats"] if r["repo_id"] == second.id] == ["scan"]
+
+    # The same rows as CSV, at .csv or by Accept.
+    as_csv = await client.get("/v1/users/7001/stats.csv", params=query, headers=admin)
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(as_csv.text)))
+    assert table[0] == ["repo_id", "date", "stargazers", "forks", "watchers", "source"]
+    assert table[1] == [str(first.id), day(0), "3", "0", "", "reconstructed"]
+    assert len(table) == 1 + len(body["stats"])
+    accepted = await client.get(
+        "/v1/users/7001/stats", params=query, headers={**admin, "Accept": "text/csv"}
+    )
+    assert accepted.text == as_csv.text
+
+    # Incremental: read once, never again.
+    again = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (again.reads, again.requests) == (0, 0)
+
+
+async def test_past_githubs_page_cap_the_rest_is_estimated_to_the_tracking_days_count(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    github.page_cap = 2  # GitHub's 400 pages of 100, in small
+    user = github.add_user(7002, "popular", repos=1)
+    (repo,) = user.repos
+    start = TODAY - timedelta(days=40)
+    github.give_history(repo, _star_days(350, start, per_day=10), [])  # 10 a day for 35 days
+    admin = await admin_headers(client, app)
+    await track(client, admin, "popular")
+    await asyncio.to_thread(scan, settings)
+    report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (report.finished, report.stopped) == (2, None)
+    assert github.paths.count(f"/repositories/{repo.id}/stargazers") == 2  # pages 2 and 3 (422)
+    state = (await client.get("/v1/users/7002", headers=admin)).json()["history"]
+    assert state["state"] == "estimated"
+
+    query = {"include": "history", "date_from": start.isoformat()}
+    rows = (await client.get("/v1/users/7002/stats", params=query, headers=admin)).json()["stats"]
+    by_day = {date.fromisoformat(r["date"]): (r["stargazers"], r["source"]) for r in rows}
+    # 200 stars read: 20 days of 10. The 20th day might go on past the cap: known to the 19th.
+    assert by_day[start] == (10, "reconstructed")
+    assert by_day[start + timedelta(days=18)] == (190, "reconstructed")
+    assert by_day[start + timedelta(days=19)][1] == "estimated"
+    assert by_day[YESTERDAY][1] == "estimated"
+    assert by_day[TODAY] == (350, "scan")
+    # The estimate rises on a straight line from 190 to the 350 read on the tracking day.
+    estimated = [by_day[start + timedelta(days=19 + n)][0] for n in range(21)]
+    assert estimated == sorted(estimated)
+    assert 190 < estimated[0] < estimated[-1] < 350
+    # Against the truth (10 a day to day 34, none since): off by at most what the line misses.
+    truth = {start + timedelta(days=n): min(350, 10 * (n + 1)) for n in range(40)}
+    worst = max(abs(by_day[d][0] - truth[d]) for d in truth if d in by_day and d < TODAY)
+    assert worst <= 60
+
+
+async def test_a_backfill_cut_short_goes_on_from_what_is_stored(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    user = github.add_user(7003, "patient", repos=1)
+    (repo,) = user.repos
+    start = TODAY - timedelta(days=30)
+    github.give_history(repo, _star_days(520, start, per_day=20), _star_days(5, start, 1))
+    admin = await admin_headers(client, app)
+    await track(client, admin, "patient")
+    await asyncio.to_thread(scan, settings)
+    # Little quota left: the backfill keeps a quarter of the window for the scans.
+    github.quota, github.remaining = 8, 4
+    cut = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert cut.stopped == "quota"
+    assert cut.finished < 2
+    kept = _history(settings)
+    assert kept, "what was read before the stop is stored"
+    state = (await client.get("/v1/users/7003", headers=admin)).json()["history"]["state"]
+    assert state == "running"
+    github.quota = github.remaining = 5000
+    rest = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (rest.finished, rest.stopped) == (2 - cut.finished, None)
+    # Six pages of stars and one of forks in all, each read once.
+    assert cut.requests + rest.requests == 7
+    stars = [(d, n) for _, metric, d, n in _history(settings) if metric == "stars"]
+    assert stars == [(start + timedelta(days=i), 20 * (i + 1)) for i in range(26)]
+
+
+async def test_the_backfill_waits_behind_the_daily_scan(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    github.add_user(7004, "second", repos=1)
+    admin = await admin_headers(client, app)
+    await track(client, admin, "second")
+    await asyncio.to_thread(scan, settings)
+    a_day_passes(settings)  # today's scan is due and not done
+    before = github.requests
+    waiting = await asyncio.to_thread(run_backfill, settings)
+    assert (waiting.stopped, waiting.reads, github.requests) == ("daily scan due", 0, before)
+    await asyncio.to_thread(scan, settings)
+    behind = await asyncio.to_thread(run_backfill, settings)
+    assert (behind.stopped, behind.finished) == (None, 2)
+
+
+@pytest.mark.parametrize("mode", ["anonymous"])
+async def test_the_cli_backfills_one_user_or_all(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    for n in range(2):
+        github.add_user(7010 + n, f"back{n}", repos=1)
+        await track(client, await admin_headers(client, app), f"back{n}")
+    await asyncio.to_thread(scan, settings)
+    env = {
+        "IMAGEHUB_DATA_DIR": str(settings.data_dir),
+        "IMAGEHUB_DATABASE_URL": settings.effective_database_url,
+        "IMAGEHUB_SECRET_KEY": TEST_SECRET,
+        "IMAGEHUB_GITHUB_API_URL": github.url,
+    }
+    neither = await asyncio.to_thread(run_cli, ["github", "backfill"], env)
+    assert neither.exit_code == 1
+    assert "--all" in neither.output
+    unknown = await asyncio.to_thread(run_cli, ["github", "backfill", "nobody"], env)
+    assert unknown.exit_code == 1
+    assert "not tracked" in unknown.output
+    one = await asyncio.to_thread(run_cli, ["github", "backfill", "BACK0"], env)
+    assert one.exit_code == 0, one.output
+    assert "2 of 2 read(s)" in one.output
+    rest = await asyncio.to_thread(run_cli, ["github", "backfill", "--all"], env)
+    assert "2 of 2 read(s)" in rest.output  # only the other user's are left
+
+
+@pytest.mark.parametrize("mode", ["rest"])
+async def test_bad_asks_for_history_get_a_clear_error(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    github.add_user(7020, "asked", repos=1)
+    admin = await admin_headers(client, app)
+    await track(client, admin, "asked")
+    for path in ("/v1/users/7020/stats", "/v1/users/7020/stats.csv"):
+        assert_error(await client.get(path, params={"include": "future"}, headers=admin), 400)
+        backwards = {"date_from": TODAY.isoformat(), "date_to": YESTERDAY.isoformat()}
+        assert_error(await client.get(path, params=backwards, headers=admin), 400)
+        assert_error(await client.get(path), 401)
+    assert_error(await client.get("/v1/users/999/stats.csv", headers=admin), 404)
+    csv_ask = {**admin, "Accept": "text/csv"}
+    assert_error(await client.get("/v1/users/999/stats", headers=csv_ask), 404)
