@@ -96,12 +96,14 @@ Include = Annotated[
 DateFrom = Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")]
 DateTo = Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")]
 CSV_COLUMNS = ["repo_id", "date", "stargazers", "forks", "watchers"]
+# Both stats routes: a 404 for an unknown user, and CSV as well as JSON.
+STATS_RESPONSES = {**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 @router.get(
     "/users/{user_id}/stats",
     response_model=StatsOut | StatsWithHistoryOut,
-    responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses=STATS_RESPONSES,
 )
 async def user_stats(
     request: Request,
@@ -139,7 +141,7 @@ def _fields(row: service.StatsRow) -> dict[str, object]:
 @router.get(
     "/users/{user_id}/stats.csv",
     response_class=Response,
-    responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses=STATS_RESPONSES,
 )
 async def user_stats_csv(
     user_id: Id,
