@@ -540,7 +540,9 @@ class FakeGitHub:
             result = await result
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
-            payload["errors"] = [{"message": e.message} for e in result.errors]
+            payload["errors"] = [
+                {"message": e.message, **dict((e.extensions or {}).items())} for e in result.errors
+            ]
         return JSONResponse(payload, headers={**self._headers(), "x-ratelimit-resource": "graphql"})
 
     def _graphql_spent(self) -> Response:
@@ -595,11 +597,49 @@ class FakeGitHub:
 
             return resolve
 
+        def repository(_: Any, owner: str, name: str, **__: Any) -> dict[str, Any] | None:
+            user = self.by_login(owner)
+            repo = next((r for r in user.repos if r.name == name), None) if user else None
+            if repo is None or repo.hidden:  # as GitHub says it: a typed error beside a null
+                message = f"Could not resolve to a Repository with the name '{owner}/{name}'."
+                raise graphql.GraphQLError(message, extensions={"type": "NOT_FOUND"})
+            return {
+                "__typename": "Repository",
+                "stargazers": history(repo.star_times, "starredAt"),
+                "forks": history(repo.fork_times, "createdAt"),
+            }
+
+        def history(moments: list[datetime], key: str) -> Any:
+            """A list by time either way, `first` at a time from `after` (GraphQL has no
+            page cap); stargazers as edges with `starredAt`, forks as nodes."""
+
+            def connection(
+                _: Any, first: int, after: str | None = None, **arguments: Any
+            ) -> dict[str, Any]:
+                ordered = (
+                    moments[::-1]
+                    if (arguments.get("orderBy") or {}).get("direction") == "DESC"
+                    else moments
+                )
+                start = int(after) if after else 0
+                chunk = ordered[start : start + first]
+                end = start + len(chunk)
+                items = [{key: _iso(moment)} for moment in chunk]
+                return {
+                    "totalCount": len(moments),
+                    "pageInfo": {"hasNextPage": end < len(moments), "endCursor": str(end)},
+                    "edges": items,
+                    "nodes": items,
+                }
+
+            return connection
+
         return {
             "node": node,
             "user": owner(("User",)),
             "organization": owner(("Organization",)),
             "repositoryOwner": owner(("User", "Organization")),
+            "repository": repository,
         }
 
 

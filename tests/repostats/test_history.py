@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,12 +17,18 @@ from fastapi import FastAPI
 
 from imagehub.core.config import Settings
 from imagehub.repostats.backfill import run_backfill
-from imagehub.repostats.history import Reconstruction, count_page, history_days
+from imagehub.repostats.history import (
+    Reconstruction,
+    count_newest_page,
+    count_page,
+    ends_meet,
+    history_days,
+)
 from imagehub.repostats.models import HistoryPoint
-from tests.conftest import TEST_SECRET, assert_error, connected
+from tests.conftest import TEST_SECRET, assert_error, connected, make_settings
 from tests.platform.test_cli import run_cli
 from tests.repostats.fake_github import FakeGitHub
-from tests.repostats.helpers import a_day_passes, admin_headers, scan, track
+from tests.repostats.helpers import TOKEN, a_day_passes, admin_headers, scan, track
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -67,6 +74,37 @@ def test_the_days_between_points_carry_the_count_and_the_cap_is_estimated() -> N
     assert history_days(Reconstruction([], through), forks, date(2024, 1, 1), through)[0].day == (
         date(2024, 1, 3)
     )
+
+
+def test_a_page_from_the_newest_end_counts_each_day_back_from_the_total() -> None:
+    d1, d2, d3, d4 = (date(2024, 1, n) for n in (1, 2, 5, 9))
+    # 20 in all; newest first: two after `through` (the scan's), then three days of it.
+    page = [at(d4, 2), at(d4, 1), at(d3, 13), at(d3), at(d2)]
+    seen, points, known_from = count_newest_page(page, 0, 20, through=d3, known_from=None)
+    # The end of the 5th: 20 less the two after it; of the 2nd: less those four.
+    assert (seen, points, known_from) == (5, {d3: 18, d2: 16}, d2)
+    # The next page goes on within the 2nd (already counted), then meets the 1st.
+    more = [at(d2, 1), at(d1, 5)]
+    assert count_newest_page(more, seen, 20, d3, known_from) == (7, {d1: 14}, d1)
+    # Known to the 1st from the oldest end: the ends meet once the newest reaches the 2nd.
+    assert ends_meet(d1, d2)
+    assert ends_meet(None, None)
+    assert not ends_meet(d1, d3)
+    assert not ends_meet(d1, None)
+
+
+def test_between_the_two_ends_the_days_are_estimated_on_a_line() -> None:
+    through = date(2024, 1, 20)
+    # Oldest end known to the 4th (9); newest end known from the 14th (59).
+    points = [(date(2024, 1, 2), 5), (date(2024, 1, 4), 9), (date(2024, 1, 14), 59),
+              (date(2024, 1, 18), 70)]  # fmt: skip
+    both = Reconstruction(points, through, date(2024, 1, 4), 80, exact_from=date(2024, 1, 14))
+    assert both.on(date(2024, 1, 4)) == (9, False)
+    assert both.on(date(2024, 1, 9)) == (9 + round(50 * 5 / 10), True)
+    assert both.on(date(2024, 1, 13)) == (9 + round(50 * 9 / 10), True)
+    assert both.on(date(2024, 1, 14)) == (59, False)
+    assert both.on(date(2024, 1, 17)) == (59, False)
+    assert both.on(through) == (70, False)
 
 
 # --- Against the fake GitHub ----------------------------------------------------------------
@@ -163,6 +201,7 @@ async def test_a_tracked_users_history_is_reconstructed_and_served(
     assert (again.reads, again.requests) == (0, 0)
 
 
+@pytest.mark.parametrize("mode", ["anonymous"])  # no token, no GraphQL: no newest end
 async def test_past_githubs_page_cap_the_rest_is_estimated_to_the_tracking_days_count(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
 ) -> None:
@@ -199,6 +238,77 @@ async def test_past_githubs_page_cap_the_rest_is_estimated_to_the_tracking_days_
     assert worst <= 60
 
 
+async def _capped_history(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub, user_id: int
+) -> tuple[date, dict[date, tuple[int, int, str]], str]:
+    """A repository of 350 stars (10 a day for 35 days) and 210 forks (6 a day), read past
+    a REST cap of 2 pages: its first day, its days by date (stars, forks, source) and its
+    user's history state."""
+    github.page_cap = 2  # GitHub's 400 pages of 100, in small
+    user = github.add_user(user_id, f"popular{user_id}", repos=1)
+    (repo,) = user.repos
+    start = TODAY - timedelta(days=40)
+    github.give_history(repo, _star_days(350, start, per_day=10), _star_days(210, start, 6))
+    admin = await admin_headers(client, app)
+    await track(client, admin, user.login)
+    await asyncio.to_thread(scan, settings)
+    report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (report.finished, report.failed, report.stopped) == (2, [], None)
+    query = {"include": "history", "date_from": start.isoformat()}
+    path = f"/v1/users/{user_id}"
+    rows = (await client.get(f"{path}/stats", params=query, headers=admin)).json()["stats"]
+    by_day = {
+        date.fromisoformat(r["date"]): (r["stargazers"], r["forks"], r["source"]) for r in rows
+    }
+    state = (await client.get(path, headers=admin)).json()["history"]["state"]
+    return start, by_day, state
+
+
+@pytest.mark.parametrize("mode", ["graphql", "rest"])  # a token: GraphQL's newest end
+async def test_past_githubs_page_cap_the_newest_end_is_read_until_the_ends_meet(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    start, by_day, state = await _capped_history(client, app, settings, github, 7005)
+    # Every day exact: 200 read from the oldest end, the rest counted back from the total.
+    truth = {
+        start + timedelta(days=n): (min(350, 10 * (n + 1)), min(210, 6 * (n + 1)), "reconstructed")
+        for n in range(40)
+    }
+    assert {d: by_day[d] for d in truth if d < TODAY} == {
+        d: t for d, t in truth.items() if d < TODAY
+    }
+    assert state == "done"
+    # 2 REST pages and the 422, then 2 GraphQL pages of 100 newest first (days 34 to 15).
+    newest = [v for q, v in github.graphql_requests if "Newest" in q and v["stars"]]
+    assert [v["after"] for v in newest] == [None, "100"]
+    forks = [v for q, v in github.graphql_requests if "Newest" in q and not v["stars"]]
+    assert [v["after"] for v in forks] == [None]  # 100 back from 210: past the 200 read
+
+
+@pytest.mark.parametrize("mode", ["rest"])
+async def test_a_newest_end_short_of_the_oldest_leaves_the_middle_estimated(
+    client: httpx.AsyncClient, app: FastAPI, github: FakeGitHub, tmp_path: Path, clean_database: str
+) -> None:
+    settings = make_settings(
+        tmp_path, database_url=clean_database, broker_url="memory://",
+        github_api_url=github.url, github_token=TOKEN, github_mode="rest",
+        github_scan_at="00:00", github_history_newest_pages=1,
+    )  # fmt: skip
+    start, by_day, state = await _capped_history(client, app, settings, github, 7006)
+    assert state == "estimated"
+    # Stars known to day 18 from the oldest end (190), from day 25 from the newest (260,
+    # one page of 100 back from 350); days 19 to 24 on the line between them. The forks'
+    # one page met the oldest end: exact.
+    day = {n: by_day[start + timedelta(days=n)][:2] for n in range(35)}
+    sources = {n: by_day[start + timedelta(days=n)][2] for n in range(35)}
+    assert [day[n][0] for n in range(18, 26)] == [190 + 10 * i for i in range(8)]
+    assert [sources[n] for n in range(18, 26)] == ["reconstructed"] + ["estimated"] * 6 + [
+        "reconstructed"
+    ]
+    assert [day[n][1] for n in range(35)] == [6 * (n + 1) for n in range(35)]
+    assert day[34] == (350, 210)
+
+
 async def test_a_backfill_cut_short_goes_on_from_what_is_stored(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
 ) -> None:
@@ -225,6 +335,45 @@ async def test_a_backfill_cut_short_goes_on_from_what_is_stored(
     assert cut.requests + rest.requests == 7
     stars = [(d, n) for _, metric, d, n in _history(settings) if metric == "stars"]
     assert stars == [(start + timedelta(days=i), 20 * (i + 1)) for i in range(26)]
+
+
+async def test_two_backfill_runs_at_once_never_read_the_same_list(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    user = github.add_user(7007, "twice", repos=1)
+    (repo,) = user.repos
+    github.give_history(repo, _star_days(500, TODAY - timedelta(days=30), 20), [])
+    admin = await admin_headers(client, app)
+    await track(client, admin, "twice")
+    await asyncio.to_thread(scan, settings)
+    github.latency = 0.05  # each page takes a while: the runs overlap
+    before = len(github.paths)
+    first, second = await asyncio.gather(
+        asyncio.to_thread(run_backfill, settings, behind_scan=False),
+        asyncio.to_thread(run_backfill, settings, behind_scan=False),
+    )
+    assert first.finished + second.finished == 2
+    # Five full pages and the empty one after them, and the forks' page: once each.
+    asked = [path for path in github.paths[before:] if "/stargazers" in path or "/forks" in path]
+    assert len(asked) == 7, asked
+    stars = [(d, n) for _, metric, d, n in _history(settings) if metric == "stars"]
+    assert stars[-1] == (TODAY - timedelta(days=6), 500)
+    state = (await client.get("/v1/users/7007", headers=admin)).json()["history"]["state"]
+    assert state == "done"
+
+
+@pytest.mark.parametrize("mode", ["anonymous"])
+async def test_a_user_without_repositories_has_nothing_to_reconstruct(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
+) -> None:
+    github.add_user(7008, "empty", repos=0)
+    admin = await admin_headers(client, app)
+    await track(client, admin, "empty")
+    await asyncio.to_thread(scan, settings)
+    report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
+    assert (report.reads, report.requests) == (0, 0)
+    history = (await client.get("/v1/users/7008", headers=admin)).json()["history"]
+    assert history == {"state": "done", "repositories": 0, "finished": 0}
 
 
 async def test_the_backfill_waits_behind_the_daily_scan(

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     github_rest_per_minute: int = Field(800, ge=1)
     github_graphql_per_minute: int = Field(1800, ge=1)
     github_timeout_seconds: float = Field(20, gt=0)
+    # History past GitHub's REST cap (400 pages of 100): how many GraphQL pages of 100 to
+    # read from a list's newest end (a token is needed); the days still between the two
+    # ends are estimated. 400: 80,000 stars read exactly; 0: estimate past the cap.
+    github_history_newest_pages: int = Field(400, ge=0)
     # The longest date range one stats request may ask for.
     github_stats_max_days: int = Field(366, ge=1, le=3660)
 

@@ -2,6 +2,8 @@
 GitHub's lists, oldest first, page by page, each page stored in a transaction of its own
 with where the read goes on, so a read of hundreds of pages survives rate limits and
 restarts, and a repository read once is not read again (`history.py` has the counting).
+A list GitHub's REST cap stops is read on from its newest end through GraphQL (with a
+token), at most `newest_pages` pages.
 
 It runs behind the daily scan and never in its way: it does not start while any user's
 scan for the day is due and stops as soon as one is, and it leaves a quarter of GitHub's
@@ -66,6 +68,7 @@ def run_backfill(
                 seconds=seconds,
                 on_progress=on_progress,
                 reads_at_once=settings.github_concurrency,
+                newest_pages=settings.github_history_newest_pages,
             )
 
     return run_async(settings.effective_database_url, work)
@@ -80,8 +83,10 @@ async def backfill(
     seconds: float | None = None,
     on_progress: Progress | None = None,
     reads_at_once: int = 4,
+    newest_pages: int = 400,
 ) -> BackfillReport:
     report = BackfillReport()
+    newest_pages = newest_pages if github.has_token else 0
     deadline = None if seconds is None else time.monotonic() + seconds
 
     async def scan_due() -> bool:
@@ -108,29 +113,59 @@ async def backfill(
             report.stopped = "quota"
         return report.stopped
 
-    async def read_all(read: service.PendingRead) -> None:
+    async def read_page(read: service.PendingRead) -> bool | None:
+        """The read's next page, stored: whether the read is over (None: nothing to read)."""
+        if read.url is not None:
+            page = await github.history_page(read.url, read.metric)
+            async with database.transaction() as session:
+                return await service.save_history_page(
+                    session, read, page, newest_pages=newest_pages
+                )
+        if newest_pages <= read.newest_pages:
+            async with database.transaction() as session:
+                await service.finish_read(session, read)
+            return None
+        newest = await github.newest_history_page(read.full_name, read.metric, read.newest_cursor)
+        async with database.transaction() as session:
+            return await service.save_newest_page(session, read, newest, newest_pages=newest_pages)
+
+    async def read_all(listed: service.PendingRead) -> None:
         async with gate:
-            while why_stop() is None:
-                if await scan_due():
-                    report.stopped = "daily scan due"
-                    return
-                try:
-                    page = await github.history_page(read.url, read.metric)
-                except RateLimited as limited:
-                    report.stopped, report.rate_limited_until = "rate limit", limited.until
-                    return
-                except GitHubError as error:
-                    log.warning("history of %s (%s) failed: %s", read.full_name, read.metric, error)
-                    report.failed.append(f"{read.full_name} ({read.metric}): {error}")
-                    return  # left for the next run
+            if why_stop() is not None:
+                return
+            async with database.transaction() as session:
+                held = await service.claim_read(session, listed)
+            if held is None:
+                return  # another run is reading it
+            try:
+                await read_pages(held)
+            finally:
                 async with database.transaction() as session:
-                    over = await service.save_history_page(session, read, page)
-                report.pages += 1
-                if on_progress:
-                    on_progress(report.pages, max(expected, report.pages))
-                if over:
-                    report.finished += 1
-                    return
+                    await service.release_read(session, held)
+
+    async def read_pages(read: service.PendingRead) -> None:
+        while why_stop() is None:
+            if await scan_due():
+                report.stopped = "daily scan due"
+                return
+            try:
+                over = await read_page(read)
+            except RateLimited as limited:
+                report.stopped, report.rate_limited_until = "rate limit", limited.until
+                return
+            except GitHubError as error:
+                log.warning("history of %s (%s) failed: %s", read.full_name, read.metric, error)
+                report.failed.append(f"{read.full_name} ({read.metric}): {error}")
+                return  # left for the next run
+            if over is None:  # a capped read whose newest end cannot be read
+                report.finished += 1
+                return
+            report.pages += 1
+            if on_progress:
+                on_progress(report.pages, max(expected, report.pages))
+            if over:
+                report.finished += 1
+                return
 
     await asyncio.gather(*(read_all(read) for read in reads))
     report.requests = github.usage.requests

@@ -11,7 +11,10 @@ scan stores each page before asking for the next, so a scan cut short resumes th
 
 History: a repository's stargazers (with `starred_at`, under GitHub's star media type) and
 forks (`created_at`), oldest first, a page at a time (`history_page`); past GitHub's cap of
-about 400 pages the list answers 422, which is reported, not raised.
+about 400 pages the list answers 422, which is reported, not raised. GraphQL (a token) has
+no such cap and orders both lists by time either way: `newest_history_page` reads them
+newest first, each page with the list's `totalCount` (the count the page's times are
+counted back from).
 
 Limits, as GitHub documents them: `Retry-After`; or `x-ratelimit-remaining: 0` until
 `x-ratelimit-reset`; or, with neither (a 403 or 429 saying "secondary rate limit" or "abuse
@@ -32,7 +35,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 import pydantic
@@ -83,6 +86,27 @@ fragment Repositories on RepositoryOwner {
       stargazerCount
       forkCount
       watchers { totalCount }
+    }
+  }
+}
+"""
+
+# A page of a repository's stargazers (by when they starred) or forks (by when they were
+# made), newest first. GraphQL's lists go past REST's 400-page cap.
+NEWEST_QUERY = """
+query Newest($owner: String!, $name: String!, $after: String, $stars: Boolean!) {
+  repository(owner: $owner, name: $name) {
+    stars: stargazers(first: 100, after: $after, orderBy: {field: STARRED_AT, direction: DESC})
+    @include(if: $stars) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { at: starredAt }
+    }
+    forks(first: 100, after: $after, orderBy: {field: CREATED_AT, direction: DESC})
+    @skip(if: $stars) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges: nodes { at: createdAt }
     }
   }
 }
@@ -187,6 +211,17 @@ class HistoryPage:
     gone: bool = False
 
 
+@dataclass(frozen=True)
+class NewestPage:
+    """One page of a repository's stargazers or forks, newest first, with how many the
+    whole list held when it was asked for."""
+
+    moments: tuple[datetime, ...]
+    total: int
+    cursor: str | None  # the page after this one; None: the list is over
+    gone: bool = False  # no such repository any more
+
+
 @dataclass
 class Usage:
     """What a client has sent, and how much of it GitHub answered with a 304."""
@@ -254,6 +289,7 @@ class GitHub:
         }
         if settings.github_token:
             headers["Authorization"] = f"Bearer {settings.github_token.get_secret_value()}"
+        self.has_token = settings.github_token is not None
         self.mode = settings.effective_github_mode
         if self.mode == "graphql" and not settings.github_token:
             raise GitHubError("GitHub's GraphQL API needs a token (IMAGEHUB_GITHUB_TOKEN)")
@@ -429,21 +465,32 @@ class GitHub:
             operation, variables = "ById", {"id": owner.node_id, "after": after}
         else:
             operation, variables = "ByLogin", {"login": owner.login, "after": after}
-        body = {"query": REPOSITORIES_QUERY, "operationName": operation, "variables": variables}
+        data = await self._graphql(REPOSITORIES_QUERY, operation, variables, _OWNER_ANSWER)
+        return data.owner if data else None
+
+    async def _graphql(
+        self,
+        query: str,
+        operation: str,
+        variables: dict[str, Any],
+        adapter: pydantic.TypeAdapter[_GraphQLAnswer[D]],
+    ) -> D | None:
+        """One GraphQL query's data; None where a node it asked for is missing (GitHub's
+        NOT_FOUND error beside a null)."""
+        body = {"query": query, "operationName": operation, "variables": variables}
         for attempt in range(RETRIES + 1):
             response = await self._send("POST", "/graphql", json=body)
             _expect(response, 200)
-            answer = _parse(_GRAPHQL, response)
+            answer = _parse(adapter, response)
             if not any(_spent(error) for error in answer.errors):
                 break
             # GraphQL's spent points come as a 200 with an error saying so.
             reset = _quota_reset(response.headers, self._clock.now())
             self._note(reset or Limit(SECONDARY_WAIT_SECONDS, "quota", False), attempt)
-        # A missing node is an error beside a null owner: no account by that id any more.
         missing = all(error.type == "NOT_FOUND" for error in answer.errors)
         if answer.errors and not missing:
             raise GitHubError(f"GitHub GraphQL errors: {[e.message for e in answer.errors]}")
-        return answer.data.owner if answer.data else None
+        return answer.data
 
     async def _rest_pages(self, owner: Account, stored: Stored) -> AsyncGenerator[Page, None]:
         current = owner
@@ -546,6 +593,23 @@ class GitHub:
             following = str(_page_after(response.request.url))
         return HistoryPage(moments, self._within_github(following) if following else None)
 
+    async def newest_history_page(
+        self, full_name: str, metric: Metric, cursor: str | None
+    ) -> NewestPage:
+        """A page of stargazers or forks, newest first, from `cursor` (None: the newest);
+        needs a token, as GraphQL does."""
+        owner, _, name = full_name.partition("/")
+        variables = {"owner": owner, "name": name, "after": cursor, "stars": metric == "stars"}
+        data = await self._graphql(NEWEST_QUERY, "Newest", variables, _NEWEST_ANSWER)
+        listed = None
+        if data is not None and data.repository is not None:
+            listed = data.repository.stars if metric == "stars" else data.repository.forks
+        if listed is None:
+            return NewestPage((), 0, None, gone=True)
+        following = listed.pageInfo.endCursor if listed.pageInfo.hasNextPage else None
+        moments = tuple(edge.at for edge in listed.edges)
+        return NewestPage(moments, listed.totalCount, following)
+
 
 # --- What GitHub's answers must hold (only the fields we use; the rest is ignored) --------
 
@@ -608,8 +672,27 @@ class _GraphQLOwner(_Checked):
     repositories: _Repositories
 
 
-class _GraphQLData(_Checked):
+class _OwnerData(_Checked):
     owner: _GraphQLOwner | None
+
+
+class _Moment(_Checked):
+    at: datetime = pydantic.Field(strict=False)  # an ISO 8601 string
+
+
+class _NewestList(_Checked):
+    totalCount: int  # noqa: N815
+    pageInfo: _PageInfo  # noqa: N815
+    edges: list[_Moment]
+
+
+class _NewestRepository(_Checked):
+    stars: _NewestList | None = None
+    forks: _NewestList | None = None
+
+
+class _NewestData(_Checked):
+    repository: _NewestRepository | None
 
 
 class _GraphQLError(_Checked):
@@ -617,8 +700,11 @@ class _GraphQLError(_Checked):
     type: str | None = None
 
 
-class _GraphQLAnswer(_Checked):
-    data: _GraphQLData | None = None
+D = TypeVar("D", bound=_Checked)
+
+
+class _GraphQLAnswer(_Checked, Generic[D]):
+    data: D | None = None
     errors: list[_GraphQLError] = []
 
 
@@ -635,7 +721,8 @@ _STARS = pydantic.TypeAdapter(list[_StarPayload])
 _FORKS = pydantic.TypeAdapter(list[_ForkPayload])
 _LISTED = pydantic.TypeAdapter(list[_ListedPayload])
 _REPO = pydantic.TypeAdapter(_RepoPayload)
-_GRAPHQL = pydantic.TypeAdapter(_GraphQLAnswer)
+_OWNER_ANSWER = pydantic.TypeAdapter(_GraphQLAnswer[_OwnerData])
+_NEWEST_ANSWER = pydantic.TypeAdapter(_GraphQLAnswer[_NewestData])
 
 T = TypeVar("T")
 

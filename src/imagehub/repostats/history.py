@@ -4,9 +4,14 @@ A repository's stars are counted by the day each of today's stargazers starred, 
 by the day each fork was made, both read oldest first up to the day before tracking
 (someone who starred and left, or a deleted fork, is not in the lists: the counts are
 today's members, by the day they came). A count is stored only on the days it changed;
-the days between carry it. Past GitHub's pagination cap the read stops: the days after the
-last day counted in full are estimated, on a straight line to the count the first scan
-read on the tracking day.
+the days between carry it.
+
+Past GitHub's pagination cap the oldest-first read stops. The list is then read newest
+first (GraphQL orders it either way), each day's count being the list's total less those
+that came after that day, until it reaches the days read from the other end, or its page
+budget runs out. The days still unknown between the two ends (if any) are estimated, on a
+straight line between the two known counts; with no newest end (no token), up to the
+count the first scan read on the tracking day.
 """
 
 from __future__ import annotations
@@ -37,6 +42,30 @@ def count_page(
     return counted, points, False
 
 
+def count_newest_page(
+    moments: Iterable[datetime], seen: int, total: int, through: date, known_from: date | None
+) -> tuple[int, dict[date, int], date | None]:
+    """A page of the list newest first, `total` long: how many of it are seen now, the
+    count at the end of each day first met on this page (the total less all those seen
+    before it: they came later), and the earliest day met up to `through`, whose count
+    and every later day's are known from here."""
+    points: dict[date, int] = {}
+    for moment in moments:
+        day = moment.astimezone(UTC).date()
+        if day <= through and (known_from is None or day < known_from):
+            points[day] = total - seen
+            known_from = day
+        seen += 1
+    return seen, points, known_from
+
+
+def ends_meet(known_until: date | None, exact_from: date | None) -> bool:
+    """Whether a capped read's two ends leave no day unknown between them."""
+    return known_until is None or (
+        exact_from is not None and exact_from <= known_until + timedelta(days=1)
+    )
+
+
 @dataclass(frozen=True)
 class Reconstruction:
     """One finished read of a repository's stars or forks: its points (day, count) in
@@ -44,8 +73,9 @@ class Reconstruction:
 
     points: Sequence[tuple[date, int]]
     through: date
-    known_until: date | None = None  # capped: the last day counted in full
+    known_until: date | None = None  # capped: the last day counted in full from the oldest
     total_at_tracking: int | None = None
+    exact_from: date | None = None  # capped: the first day known from the newest end
 
     @property
     def first_day(self) -> date | None:
@@ -53,13 +83,19 @@ class Reconstruction:
 
     def on(self, day: date) -> tuple[int, bool]:
         """The count at the end of `day` (at most `through`), and whether it is estimated."""
-        if self.known_until is not None and day > self.known_until:
-            start = self._exact(self.known_until)
+        known_until = self.known_until
+        if known_until is None or day <= known_until:
+            return self._exact(day), False
+        if self.exact_from is not None and day >= self.exact_from:
+            return self._exact(day), False
+        start = self._exact(known_until)
+        if self.exact_from is not None:
+            end_day, end = self.exact_from, self._exact(self.exact_from)
+        else:
+            end_day = self.through + timedelta(days=1)
             end = self.total_at_tracking if self.total_at_tracking is not None else start
-            span = (self.through + timedelta(days=1) - self.known_until).days
-            share = (day - self.known_until).days / span
-            return start + round((max(end, start) - start) * share), True
-        return self._exact(day), False
+        share = (day - known_until).days / (end_day - known_until).days
+        return start + round((max(end, start) - start) * share), True
 
     @cached_property
     def _days(self) -> list[date]:

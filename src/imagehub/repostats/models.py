@@ -92,7 +92,9 @@ class GithubListPage(Base):
 class HistoryRead(Base):
     """How far the reconstruction of one repository's stars (or forks) has got: GitHub's
     list of them, oldest first, read page by page up to `through`, the day before the user
-    was tracked (from then on the daily scan reads the real numbers)."""
+    was tracked (from then on the daily scan reads the real numbers). Where GitHub's cap
+    stops that read, the list is read on from its newest end (GraphQL) towards the days
+    read: the days between the two, if any are left, are estimated."""
 
     __tablename__ = "history_reads"
 
@@ -106,10 +108,23 @@ class HistoryRead(Base):
     # Counted so far (those up to `through`).
     counted: Mapped[int] = mapped_column(Integer, default=0)
     # GitHub's pagination cap stopped the read: the days after `known_until` are estimated,
-    # on a straight line up to `total_at_tracking` (the count the first scan read).
+    # on a straight line up to the first day the newest end knows (`exact_from`), or else
+    # to `total_at_tracking` (the count the first scan read).
     known_until: Mapped[date | None] = mapped_column(Date())
     total_at_tracking: Mapped[int | None] = mapped_column(Integer)
+    # The newest end, read once the oldest is capped: GraphQL's cursor of the next page,
+    # the list's count when its first page was read (what the days are counted back from),
+    # how many of its items have been seen, on how many pages, and the earliest day whose
+    # count is known from them (it and every day after it, up to `through`, are exact).
+    newest_cursor: Mapped[str | None] = mapped_column(String(512))
+    newest_total: Mapped[int | None] = mapped_column(Integer)
+    newest_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    newest_pages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    exact_from: Mapped[date | None] = mapped_column(Date())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A backfill run reading this list holds it until then (renewed with each page), so
+    # two runs at once (beat's and a new user's) never read the same pages twice.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class HistoryPoint(Base):

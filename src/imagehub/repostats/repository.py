@@ -314,6 +314,27 @@ async def save_points(
     await session.execute(statement, rows)
 
 
+async def claim_read(
+    session: AsyncSession, repo_id: int, metric: str, now: datetime, until: datetime
+) -> bool:
+    """Hold an unfinished read until `until`; False when another run holds it now."""
+    result = await session.execute(
+        update(READS)
+        .where(
+            READS.c.repo_id == repo_id,
+            READS.c.metric == metric,
+            READS.c.finished_at.is_(None),
+            or_(READS.c.claimed_until.is_(None), READS.c.claimed_until < now),
+        )
+        .values(claimed_until=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_read(session: AsyncSession, repo_id: int, metric: str) -> HistoryRead | None:
+    return await session.get(HistoryRead, (repo_id, metric))
+
+
 async def update_read(session: AsyncSession, repo_id: int, metric: str, **values: object) -> None:
     await session.execute(
         update(READS).where(READS.c.repo_id == repo_id, READS.c.metric == metric).values(**values)
@@ -339,25 +360,15 @@ async def points_of(session: AsyncSession, user_id: int, until: date) -> list[Hi
     return list(rows)
 
 
-async def history_progress(session: AsyncSession, user_id: int) -> tuple[int, int, int, int, int]:
-    """(repositories, reads, reads started, reads finished, reads capped) of a user."""
+async def reads_of(session: AsyncSession, user_id: int) -> tuple[int, list[HistoryRead]]:
+    """A user's repository count and their repositories' reads."""
     repos = await session.scalar(select(func.count()).where(Repo.user_id == user_id))
-    row = (
-        await session.execute(
-            select(
-                func.count(),
-                func.count().filter(
-                    or_(HistoryRead.counted > 0, HistoryRead.finished_at.is_not(None))
-                ),
-                func.count().filter(HistoryRead.finished_at.is_not(None)),
-                func.count().filter(HistoryRead.known_until.is_not(None)),
-            )
-            .select_from(HistoryRead)
-            .join(Repo, Repo.id == HistoryRead.repo_id)
-            .where(Repo.user_id == user_id)
-        )
-    ).one()
-    return int(repos or 0), int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    reads = await session.scalars(
+        select(HistoryRead)
+        .join(Repo, Repo.id == HistoryRead.repo_id)
+        .where(Repo.user_id == user_id)
+    )
+    return int(repos or 0), list(reads)
 
 
 async def last_point_day(session: AsyncSession, repo_id: int, metric: str) -> date | None:
@@ -367,6 +378,14 @@ async def last_point_day(session: AsyncSession, repo_id: int, metric: str) -> da
         )
     )
     return day
+
+
+async def delete_points_after(session: AsyncSession, repo_id: int, metric: str, day: date) -> None:
+    await session.execute(
+        delete(HistoryPoint).where(
+            HistoryPoint.repo_id == repo_id, HistoryPoint.metric == metric, HistoryPoint.date > day
+        )
+    )
 
 
 async def first_reading_after(session: AsyncSession, repo_id: int, day: date) -> Stat | None:

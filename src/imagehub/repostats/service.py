@@ -14,7 +14,15 @@ from imagehub.core.db import utcnow
 from imagehub.core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from imagehub.core.fields import days_before
 from imagehub.repostats import history, repository
-from imagehub.repostats.github import GitHub, GitHubError, HistoryPage, Metric, Page, Stored
+from imagehub.repostats.github import (
+    GitHub,
+    GitHubError,
+    HistoryPage,
+    Metric,
+    NewestPage,
+    Page,
+    Stored,
+)
 from imagehub.repostats.models import GithubUser, HistoryRead, Repo, Stat
 
 log = logging.getLogger(__name__)
@@ -169,19 +177,28 @@ async def defer(session: AsyncSession, user_ids: Sequence[int], until: datetime)
 METRICS: tuple[Metric, ...] = ("stars", "forks")
 _STAT_COLUMN = {"stars": "stargazers", "forks": "forks"}
 HistoryState = Literal["pending", "running", "done", "estimated"]
+# How long a backfill run holds a read past its last page (a run that died lets go then).
+READ_LEASE = timedelta(minutes=5)
 
 
 @dataclass
 class PendingRead:
-    """A repository's stars or forks still to be read from GitHub's list."""
+    """A repository's stars or forks still to be read from GitHub's list: from its oldest
+    end while `url` is set, then (capped) from its newest end."""
 
     repo_id: int
     metric: Metric
     full_name: str
-    url: str
+    url: str | None  # the oldest end's next page
     counted: int
     through: date
     size: int  # the repository's count when last scanned: what the read has at most
+    known_until: date | None = None
+    newest_cursor: str | None = None
+    newest_total: int | None = None
+    newest_seen: int = 0
+    newest_pages: int = 0
+    exact_from: date | None = None
 
 
 async def ask_for_history(session: AsyncSession, user_ids: Sequence[int] | None) -> None:
@@ -206,40 +223,115 @@ async def ask_for_history(session: AsyncSession, user_ids: Sequence[int] | None)
 
 async def reads_to_do(session: AsyncSession, user_ids: Sequence[int] | None) -> list[PendingRead]:
     reads = await repository.unfinished_reads(session, user_ids)
-    return [
-        PendingRead(
-            read.repo_id,
-            "stars" if read.metric == "stars" else "forks",
-            full_name,
-            read.next_url or GitHub.first_history_url(full_name, read.metric),  # type: ignore[arg-type]
-            read.counted,
-            read.through,
-            size,
-        )
-        for read, full_name, size in reads
-    ]
+    return [_pending(read, full_name, size) for read, full_name, size in reads]
 
 
-async def save_history_page(session: AsyncSession, read: PendingRead, page: HistoryPage) -> bool:
-    """One page of a read, counted and stored with where the read goes on (resumable from
-    here); True when the read is over."""
+def _pending(read: HistoryRead, full_name: str, size: int) -> PendingRead:
+    return PendingRead(
+        repo_id=read.repo_id,
+        metric="stars" if read.metric == "stars" else "forks",
+        full_name=full_name,
+        url=read.next_url,
+        counted=read.counted,
+        through=read.through,
+        size=size,
+        known_until=read.known_until,
+        newest_cursor=read.newest_cursor,
+        newest_total=read.newest_total,
+        newest_seen=read.newest_seen,
+        newest_pages=read.newest_pages,
+        exact_from=read.exact_from,
+    )
+
+
+async def claim_read(session: AsyncSession, read: PendingRead) -> PendingRead | None:
+    """Hold the read for this run, as it stands now (another run may have read on since
+    it was listed); None when another run is reading it or has finished it."""
+    now = utcnow()
+    if not await repository.claim_read(session, read.repo_id, read.metric, now, now + READ_LEASE):
+        return None
+    row = await repository.get_read(session, read.repo_id, read.metric)
+    return None if row is None else _pending(row, read.full_name, read.size)
+
+
+async def release_read(session: AsyncSession, read: PendingRead) -> None:
+    await repository.update_read(session, read.repo_id, read.metric, claimed_until=None)
+
+
+async def save_history_page(
+    session: AsyncSession, read: PendingRead, page: HistoryPage, *, newest_pages: int
+) -> bool:
+    """One page of a read's oldest end, counted and stored with where the read goes on
+    (resumable from here); True when the read is over. Capped, the read goes on from the
+    newest end if `newest_pages` allows it any."""
     counted, points, past_through = history.count_page(page.moments, read.counted, read.through)
     await repository.save_points(session, read.repo_id, read.metric, points)
     over = past_through or page.next_url is None
     values: dict[str, object] = {"counted": counted, "next_url": None if over else page.next_url}
     if page.capped:
-        # The last day read may go on past the cap: only the days before it are whole.
+        # The last day read may go on past the cap: only the days before it are whole,
+        # and its part-count goes (the newest end, or the estimate, has that day).
         last_day = await repository.last_point_day(session, read.repo_id, read.metric)
         known_until = (last_day or read.through) - timedelta(days=1)
+        await repository.delete_points_after(session, read.repo_id, read.metric, known_until)
         # The estimate's end: the count first read on the tracking day (today's, failing that).
         reading = await repository.first_reading_after(session, read.repo_id, read.through)
         total = read.size if reading is None else getattr(reading, _STAT_COLUMN[read.metric])
         values |= {"known_until": known_until, "total_at_tracking": total}
-    if over:
-        values["finished_at"] = utcnow()
+        read.known_until = known_until
+        over = newest_pages <= 0
+    values |= _finished_or_held(over)
     await repository.update_read(session, read.repo_id, read.metric, **values)
-    read.counted, read.url = counted, page.next_url or read.url
+    read.counted, read.url = counted, None if over or page.capped else page.next_url
     return over
+
+
+async def save_newest_page(
+    session: AsyncSession, read: PendingRead, page: NewestPage, *, newest_pages: int
+) -> bool:
+    """One page of a capped read's newest end; True when the read is over: the list ends,
+    it has met the days read from the oldest end, or it has had its `newest_pages`."""
+    total = page.total if read.newest_total is None else read.newest_total
+    seen, points, exact_from = history.count_newest_page(
+        page.moments, read.newest_seen, total, read.through, read.exact_from
+    )
+    # The days the oldest end read are its own (counted from the same list).
+    known_until = read.known_until or read.through
+    await repository.save_points(
+        session, read.repo_id, read.metric, {d: n for d, n in points.items() if d > known_until}
+    )
+    pages = read.newest_pages + 1
+    over = (
+        page.gone
+        or page.cursor is None
+        or history.ends_meet(read.known_until, exact_from)
+        or pages >= newest_pages
+    )
+    values: dict[str, object] = {
+        "newest_cursor": None if over else page.cursor,
+        "newest_total": total,
+        "newest_seen": seen,
+        "newest_pages": pages,
+        "exact_from": exact_from,
+    }
+    values |= _finished_or_held(over)
+    await repository.update_read(session, read.repo_id, read.metric, **values)
+    read.newest_cursor, read.newest_total, read.newest_seen = page.cursor, total, seen
+    read.newest_pages, read.exact_from = pages, exact_from
+    return over
+
+
+async def finish_read(session: AsyncSession, read: PendingRead) -> None:
+    """A capped read left to its estimate (its newest end cannot be read)."""
+    await repository.update_read(session, read.repo_id, read.metric, **_finished_or_held(True))
+
+
+def _finished_or_held(over: bool) -> dict[str, object]:
+    """A read's state after a page: over, or held for the run's next page."""
+    now = utcnow()
+    return (
+        {"finished_at": now, "claimed_until": None} if over else {"claimed_until": now + READ_LEASE}
+    )
 
 
 @dataclass(frozen=True)
@@ -250,13 +342,16 @@ class HistoryProgress:
 
 
 async def history_progress(session: AsyncSession, user_id: int) -> HistoryProgress:
-    repos, reads, started, finished, capped = await repository.history_progress(session, user_id)
+    repos, reads = await repository.reads_of(session, user_id)
+    finished = [read for read in reads if read.finished_at is not None]
     state: HistoryState
-    if repos and finished == reads == repos * len(METRICS):
-        state = "estimated" if capped else "done"
+    if len(finished) == len(reads) == repos * len(METRICS):  # a user with no repos: done
+        gaps = any(not history.ends_meet(r.known_until, r.exact_from) for r in finished)
+        state = "estimated" if gaps else "done"
     else:
+        started = any(r.counted or r.newest_pages or r.finished_at for r in reads)
         state = "running" if started else "pending"
-    return HistoryProgress(state, repos, finished // len(METRICS))
+    return HistoryProgress(state, repos, len(finished) // len(METRICS))
 
 
 @dataclass(frozen=True)
@@ -306,4 +401,6 @@ async def stats_rows(
 
 
 def _reconstruction(read: HistoryRead, points: list[tuple[date, int]]) -> history.Reconstruction:
-    return history.Reconstruction(points, read.through, read.known_until, read.total_at_tracking)
+    return history.Reconstruction(
+        points, read.through, read.known_until, read.total_at_tracking, read.exact_from
+    )
