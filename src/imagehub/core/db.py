@@ -38,7 +38,6 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
@@ -331,7 +330,7 @@ def run_async(database_url: str, work: Callable[[AsyncDatabase], Awaitable[T]]) 
     engine of its own: no pooled connection outlives the loop that made it."""
 
     async def main() -> T:
-        database = AsyncDatabase(database_url, poolclass=NullPool)
+        database = AsyncDatabase(database_url)
         try:
             return await work(database)
         finally:

@@ -113,21 +113,46 @@ async def backfill(
             report.stopped = "quota"
         return report.stopped
 
-    async def read_page(read: service.PendingRead) -> bool | None:
-        """The read's next page, stored: whether the read is over (None: nothing to read)."""
-        if read.url is not None:
-            page = await github.history_page(read.url, read.metric)
+    async def read_pages_oldest_first(read: service.PendingRead, url: str) -> bool:
+        """The read's next pages from its oldest end, as many at once as the list has
+        left by its last count (up to `reads_at_once`), each stored in order: whether the
+        read is over (its oldest end, if capped). A page that failed ends the batch there,
+        with the pages before it stored."""
+        left = math.ceil(read.size / PAGE_SIZE) - read.counted // PAGE_SIZE
+        # Within the quota the scans' share leaves, as GitHub last told it (one page, to
+        # learn it, before it has), shared with the other reads going on.
+        spare = github.usage.spare(QUOTA_KEPT_FOR_SCANS)
+        at_once = min(reads_at_once, left, 1 if spare is None else spare // reads_at_once)
+        urls = [url, *GitHub.pages_after(url, max(0, at_once - 1))]
+        pages = await asyncio.gather(
+            *(github.history_page(u, read.metric) for u in urls), return_exceptions=True
+        )
+        for page in pages:
+            if isinstance(page, BaseException):
+                raise page
             async with database.transaction() as session:
-                return await service.save_history_page(
+                over = await service.save_history_page(
                     session, read, page, newest_pages=newest_pages
                 )
+            report.pages += 1
+            if over or read.url is None:
+                return over
+        return False
+
+    async def read_page(read: service.PendingRead) -> bool | None:
+        """The read's next page(s), stored: whether the read is over (None: nothing to
+        read)."""
+        if read.url is not None:
+            return await read_pages_oldest_first(read, read.url)
         if newest_pages <= read.newest_pages:
             async with database.transaction() as session:
                 await service.finish_read(session, read)
             return None
         newest = await github.newest_history_page(read.full_name, read.metric, read.newest_cursor)
         async with database.transaction() as session:
-            return await service.save_newest_page(session, read, newest, newest_pages=newest_pages)
+            over = await service.save_newest_page(session, read, newest, newest_pages=newest_pages)
+        report.pages += 1
+        return over
 
     async def read_all(listed: service.PendingRead) -> None:
         async with gate:
@@ -137,35 +162,35 @@ async def backfill(
                 held = await service.claim_read(session, listed)
             if held is None:
                 return  # another run is reading it
+            over = False
             try:
-                await read_pages(held)
+                over = await read_pages(held)
             finally:
-                async with database.transaction() as session:
-                    await service.release_read(session, held)
+                if not over:  # a finished read was let go with its last page
+                    async with database.transaction() as session:
+                        await service.release_read(session, held)
 
-    async def read_pages(read: service.PendingRead) -> None:
+    async def read_pages(read: service.PendingRead) -> bool:
+        """The read's pages until it is over (True) or the run stops or it fails (False)."""
         while why_stop() is None:
             if await scan_due():
                 report.stopped = "daily scan due"
-                return
+                return False
             try:
                 over = await read_page(read)
             except RateLimited as limited:
                 report.stopped, report.rate_limited_until = "rate limit", limited.until
-                return
+                return False
             except GitHubError as error:
                 log.warning("history of %s (%s) failed: %s", read.full_name, read.metric, error)
                 report.failed.append(f"{read.full_name} ({read.metric}): {error}")
-                return  # left for the next run
-            if over is None:  # a capped read whose newest end cannot be read
-                report.finished += 1
-                return
-            report.pages += 1
+                return False  # left for the next run
             if on_progress:
                 on_progress(report.pages, max(expected, report.pages))
-            if over:
+            if over is None or over:  # None: capped, and its newest end cannot be read
                 report.finished += 1
-                return
+                return True
+        return False
 
     await asyncio.gather(*(read_all(read) for read in reads))
     report.requests = github.usage.requests

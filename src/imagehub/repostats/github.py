@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncGenerator
@@ -244,6 +245,12 @@ class Usage:
         if _DIGITS.match(quota):
             self.quota = int(quota)
 
+    def spare(self, share: float) -> int | None:
+        """Requests left before less than this share of the window is (None: unknown)."""
+        if self.quota is None or self.remaining is None:
+            return None
+        return self.remaining - math.ceil(self.quota * share)
+
     def below(self, share: float) -> bool:
         """Less than this share of the window is left (as GitHub last said)."""
         return (
@@ -310,7 +317,7 @@ class GitHub:
             if self.mode == "graphql"
             else settings.github_rest_per_minute
         )
-        self._pace = _limiter(self._per_minute)
+        self._pace = pace_limiter(self._per_minute)
         self._clock = clock or Clock()
         # A secondary limit pauses every request of this client until then (monotonic).
         self._paused_until = 0.0
@@ -380,7 +387,7 @@ class GitHub:
 
     def _slow_down(self) -> None:
         self._per_minute = max(SLOWEST_PER_MINUTE, self._per_minute / 2)
-        self._pace = _limiter(self._per_minute)
+        self._pace = pace_limiter(self._per_minute)
         log.warning("GitHub secondary limit: pace now %.0f requests a minute", self._per_minute)
 
     async def _get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -570,6 +577,16 @@ class GitHub:
         if metric == "stars":
             return f"/repos/{full_name}/stargazers?per_page={PAGE_SIZE}"
         return f"/repos/{full_name}/forks?sort=oldest&per_page={PAGE_SIZE}"
+
+    @staticmethod
+    def pages_after(url: str, count: int) -> list[str]:
+        """The addresses of the `count` list pages after this one (REST's pages are
+        numbered, so they can be asked for at once, then counted in order)."""
+        urls, current = [], httpx.URL(url)
+        for _ in range(count):
+            current = _page_after(current)
+            urls.append(str(current))
+        return urls
 
     async def history_page(self, url: str, metric: Metric) -> HistoryPage:
         """A page of stargazers (asked with GitHub's star media type, which adds
@@ -764,7 +781,7 @@ def _list_url(account: Account) -> str:
     return f"/users/{account.login}/repos?type=owner&{query}"
 
 
-def _limiter(per_minute: float) -> AsyncLimiter:
+def pace_limiter(per_minute: float) -> AsyncLimiter:
     # A leaky bucket holding one second's worth: a bucket of a minute's worth would let a
     # full burst and then a minute's flow through in the first minute (twice the
     # ceiling); this way no minute sees more than per_minute plus one second's share.
