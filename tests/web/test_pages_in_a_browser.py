@@ -10,11 +10,13 @@ also checked at phone width, and every screenshot is saved under test-output/scr
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -59,8 +61,10 @@ class Service:
 def service(tmp_path: Path, github: FakeGitHub) -> Iterator[Service]:  # noqa: F811
     port = free_port()
     env = imagehub_env(
-        tmp_path / "data", port=str(port), github_api_url=github.url, github_token=TOKEN
-    )
+        tmp_path / "data", port=str(port), github_api_url=github.url, github_token=TOKEN,
+        # One GraphQL page from a list's newest end: a capped list keeps days to estimate.
+        github_history_newest_pages="1",
+    )  # fmt: skip
     log = tmp_path / "serve.log"
     process = start_imagehub(["serve"], env, log)
     base = f"http://127.0.0.1:{port}"
@@ -120,7 +124,14 @@ def test_a_whole_afternoon_in_the_browser(
 
     assert isinstance(browser, Browser)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    github.add_user(583231, "octocat", repos=4)
+    octocat = github.add_user(583231, "octocat", repos=4)
+    # The most starred repository (shown first): 6 stars a day for the 58 days before the
+    # one before yesterday, past a REST cap of one page, so its chart has reconstructed
+    # days and, between the list's two ends, estimated ones.
+    github.page_cap = 1
+    begun = datetime.now(UTC) - timedelta(days=60)
+    stars = [begun + timedelta(days=i // 6, hours=i % 6) for i in range(348)]
+    github.give_history(octocat.repos[0], stars, stars[::30])
     context = browser.new_context(base_url=service.base, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -346,11 +357,50 @@ def test_a_whole_afternoon_in_the_browser(
     page.get_by_role("button", name="Track").click()
     expect(page.locator("#tracked button", has_text="octocat")).to_be_visible()
     wait_for(lambda: page.request.get("/v1/users").json()[0]["scanned_on"], 60, "the first scan")
+
+    def history_state() -> str:
+        return str(page.request.get("/v1/users/583231").json()["history"]["state"])
+
+    # The worker reads the history right after the first scan.
+    wait_for(lambda: history_state() == "estimated", 60, "the history backfill")
     page.reload()
-    expect(page.locator("#repo-chart svg[role=img]")).to_be_visible()
-    expect(page.locator("#repo-table tbody tr")).to_have_count(1)
     expect(page.locator("#repo option")).to_have_count(4)
+    expect(page.locator("#repo")).to_have_value(str(octocat.repos[0].id))
+    expect(page.locator("#history-state")).to_contain_text("estimated")
+    expect(page.locator("#history-state")).to_contain_text("4 of 4 repositories read")
+    chart = page.locator("#repo-chart svg[role=img]")
+    expect(chart).to_be_visible()
+    # The last 30 days: reconstructed (dashed) up to yesterday, then today's reading (a dot).
+    dashed = chart.locator("polyline.reconstructed.series-0")
+    expect(dashed.first).to_be_visible()
+    assert dashed.first.evaluate("(line) => getComputedStyle(line).strokeDasharray") != "none"
+    assert chart.locator("circle.series-0").count() == 1  # one day read: today
+    expect(page.locator("#repo-table tbody tr")).to_have_count(30)
+    expect(page.locator("#repo-table tbody tr.scan")).to_have_count(1)
+    # Totals with what they gained: nothing since yesterday's reconstructed 348; some
+    # in the week (the last stars came three days ago).
+    expect(page.locator("#repo-totals dt").first).to_have_text("Stars")
+    stars_total = page.locator("#repo-totals dd").first
+    expect(stars_total).to_contain_text("348")
+    expect(stars_total).to_contain_text("+0 a day")
+    expect(stars_total).to_have_text(re.compile(r"\+\d+ a week"))
+    assert "+0 a week" not in stars_total.inner_text()
     shot("repos")
+
+    # 90 days: the whole history, with the stretch between the list's two ends shaded.
+    page.get_by_role("button", name="90 days").click()
+    expect(page.get_by_role("button", name="90 days")).to_have_attribute("aria-pressed", "true")
+    band = chart.locator("rect.estimated-band")
+    expect(band.first).to_be_visible()
+    box = band.first.bounding_box()
+    assert box is not None
+    assert box["width"] > 20  # several days wide, not a hairline
+    expect(page.locator("#repo-chart .legend")).to_contain_text("estimated")
+    expect(page.locator("#repo-chart .legend")).to_contain_text("reconstructed")
+    expect(page.locator("#repo-table tbody tr.estimated").first).to_be_attached()
+    # Every day from the first star, 60 days ago, to today's reading.
+    expect(page.locator("#repo-table tbody tr")).to_have_count(61)
+    shot("repos-history")
 
     # --- Phone width: nothing wider than the screen ------------------------------------------
     phone = browser.new_context(
@@ -363,7 +413,12 @@ def test_a_whole_afternoon_in_the_browser(
         small.goto(f"/app/{name}")
         small.wait_for_load_state("networkidle")
         overflow = small.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
+        wide = small.evaluate(
+            "[...document.querySelectorAll('body *')].filter((e) =>"
+            " e.getBoundingClientRect().right > window.innerWidth + 1).map((e) =>"
+            " e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)"
+        )
+        assert overflow <= 0, f"{name} is {overflow}px wider than a phone: {wide}"
         # Accessible basics: every control is labelled, every image has a text alternative.
         unlabelled = small.evaluate(UNLABELLED_CONTROLS)
         assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"

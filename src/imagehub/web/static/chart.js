@@ -64,8 +64,29 @@ const imagehubCharts = (() => {
     container.replaceChildren(root);
   }
 
+  // The segment from point i-1 to point i: a reading only between two readings; estimated
+  // if either end is; reconstructed otherwise.
+  function segmentKind(kinds, i) {
+    const [a, b] = [kinds[i - 1], kinds[i]];
+    if (a === "estimated" || b === "estimated") return "estimated";
+    return a === "scan" && b === "scan" ? "scan" : "reconstructed";
+  }
+
+  // Consecutive runs of labels whose kind is `kind`, as [first, last] index pairs.
+  function runs(kinds, kind) {
+    const found = [];
+    kinds.forEach((k, i) => {
+      if (k !== kind) return;
+      if (found.length && found[found.length - 1][1] === i - 1) found[found.length - 1][1] = i;
+      else found.push([i, i]);
+    });
+    return found;
+  }
+
   // labels: the x values (dates); series: [{label, values}] drawn as series-0, -1, -2.
-  function lines(container, labels, series, label) {
+  // kinds (optional, one per label): "scan" (a reading: solid, with a dot), "reconstructed"
+  // (dashed) or "estimated" (dashed over a shaded band); a line joins them across kinds.
+  function lines(container, labels, series, label, kinds = null) {
     const top = Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
     const WIDTH = widthOf(container);
     const { root, y } = frame(label, top, WIDTH);
@@ -82,13 +103,34 @@ const imagehubCharts = (() => {
       const anchor = labels.length === 1 ? "middle" : index === 0 ? "start" : index === last ? "end" : "middle";
       root.append(svg("text", { x: x(index), y: HEIGHT - PAD.bottom + 20, "text-anchor": anchor }, text));
     });
+    const kindOf = kinds || labels.map(() => "scan");
+    const halfStep = labels.length > 1 ? span / (labels.length - 1) / 2 : span / 2;
+    for (const [first, lastIndex] of runs(kindOf, "estimated")) {
+      const band = svg("rect", {
+        class: "estimated-band", x: Math.max(PAD.left, x(first) - halfStep), y: PAD.top,
+        width: Math.max(2, x(lastIndex) - x(first) + 2 * halfStep), height: HEIGHT - PAD.top - PAD.bottom,
+      });
+      band.append(svg("title", {}, `estimated from ${labels[first]} to ${labels[lastIndex]}: GitHub gave no more of the list`));
+      root.append(band);
+    }
     series.forEach((line, n) => {
-      const points = line.values
-        .map((value, index) => (value === null ? null : `${x(index).toFixed(1)},${y(value).toFixed(1)}`))
-        .filter(Boolean);
-      if (points.length > 1) root.append(svg("polyline", { class: `line series-${n}`, points: points.join(" ") }));
+      // One polyline per run of segments of one kind; runs meet at their shared point.
+      const at = (index) => `${x(index).toFixed(1)},${y(line.values[index]).toFixed(1)}`;
+      let run = null;
+      const flush = () => {
+        if (run) root.append(svg("polyline", { class: `line series-${n} ${run.kind}`, points: run.points.join(" ") }));
+        run = null;
+      };
+      for (let index = 1; index < line.values.length; index += 1) {
+        if (line.values[index - 1] === null || line.values[index] === null) { flush(); continue; }
+        const kind = segmentKind(kindOf, index);
+        if (run && run.kind !== kind) flush();
+        if (!run) run = { kind, points: [at(index - 1)] };
+        run.points.push(at(index));
+      }
+      flush();
       line.values.forEach((value, index) => {
-        if (value === null) return;
+        if (value === null || kindOf[index] !== "scan") return;
         const dot = svg("circle", { class: `series-${n}`, cx: x(index), cy: y(value), r: 3 });
         dot.append(svg("title", {}, `${line.label} on ${labels[index]}: ${value}`));
         root.append(dot);
@@ -96,13 +138,17 @@ const imagehubCharts = (() => {
     });
     const legend = document.createElement("ul");
     legend.className = "legend";
-    series.forEach((line, n) => {
+    const key = (swatchClass, text) => {
       const item = document.createElement("li");
       const swatch = document.createElement("i");
-      swatch.className = `series-${n}`;
-      item.append(swatch, document.createTextNode(line.label));
+      swatch.className = swatchClass;
+      item.append(swatch, document.createTextNode(text));
       legend.append(item);
-    });
+    };
+    series.forEach((line, n) => key(`series-${n}`, line.label));
+    const shown = new Set(kindOf);
+    if (shown.has("reconstructed")) key("key-reconstructed", "reconstructed from GitHub's lists (dashed)");
+    if (shown.has("estimated")) key("key-estimated", "estimated (shaded): past what GitHub lists");
     container.replaceChildren(root, legend);
   }
 
