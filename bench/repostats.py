@@ -441,8 +441,8 @@ def main() -> None:
     parser.add_argument("--big-forks", type=int, default=2_000)
     args = parser.parse_args()
     if args.backfill:
-        bench_typical(Population(args.users, args.repos, 0, 0), args)
         bench_big(args)
+        bench_typical(Population(args.users, args.repos, 0, 0), args)
         return
     population = Population(args.users, args.repos, args.big_users, args.big_repos)
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from imagehub.core.config import Settings
 from imagehub.repostats.backfill import run_backfill
+from imagehub.repostats.github import GitHub
 from imagehub.repostats.history import (
     Reconstruction,
     count_newest_page,
@@ -286,6 +287,25 @@ async def test_past_githubs_page_cap_the_newest_end_is_read_until_the_ends_meet(
     assert [v["after"] for v in forks] == [None]  # 100 back from 210: past the 200 read
 
 
+@pytest.mark.parametrize("mode", ["graphql"])
+async def test_graphql_gives_a_list_newest_first_with_its_total(
+    settings: Settings, github: FakeGitHub
+) -> None:
+    user = github.add_user(7009, "ordered", repos=1)
+    (repo,) = user.repos
+    stars = _star_days(150, TODAY - timedelta(days=20), per_day=10)
+    github.give_history(repo, stars, stars[:3])
+    async with GitHub(settings) as client:
+        first = await client.newest_history_page(f"ordered/{repo.name}", "stars", None)
+        second = await client.newest_history_page(f"ordered/{repo.name}", "stars", first.cursor)
+        forks = await client.newest_history_page(f"ordered/{repo.name}", "forks", None)
+        gone = await client.newest_history_page("ordered/nothing-here", "stars", None)
+    assert (first.total, len(first.moments), second.cursor) == (150, 100, None)
+    assert list(first.moments + second.moments) == stars[::-1]  # newest first, all of them
+    assert (forks.total, list(forks.moments), forks.cursor) == (3, stars[:3][::-1], None)
+    assert (gone.gone, gone.moments) == (True, ())
+
+
 @pytest.mark.parametrize("mode", ["rest"])
 async def test_a_newest_end_short_of_the_oldest_leaves_the_middle_estimated(
     client: httpx.AsyncClient, app: FastAPI, github: FakeGitHub, tmp_path: Path, clean_database: str
@@ -370,6 +390,9 @@ async def test_a_user_without_repositories_has_nothing_to_reconstruct(
     github.add_user(7008, "empty", repos=0)
     admin = await admin_headers(client, app)
     await track(client, admin, "empty")
+    # Not scanned yet: nobody knows what there is to read.
+    unscanned = (await client.get("/v1/users/7008", headers=admin)).json()["history"]
+    assert unscanned["state"] == "pending"
     await asyncio.to_thread(scan, settings)
     report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
     assert (report.reads, report.requests) == (0, 0)

@@ -113,7 +113,7 @@ async def backfill(
             report.stopped = "quota"
         return report.stopped
 
-    async def read_pages_oldest_first(read: service.PendingRead, url: str) -> bool:
+    async def read_next_oldest(read: service.PendingRead, url: str) -> bool:
         """The read's next pages from its oldest end, as many at once as the list has
         left by its last count (up to `reads_at_once`), each stored in order: whether the
         read is over (its oldest end, if capped). A page that failed ends the batch there,
@@ -139,11 +139,11 @@ async def backfill(
                 return over
         return False
 
-    async def read_page(read: service.PendingRead) -> bool | None:
+    async def read_next(read: service.PendingRead) -> bool | None:
         """The read's next page(s), stored: whether the read is over (None: nothing to
         read)."""
         if read.url is not None:
-            return await read_pages_oldest_first(read, read.url)
+            return await read_next_oldest(read, read.url)
         if newest_pages <= read.newest_pages:
             async with database.transaction() as session:
                 await service.finish_read(session, read)
@@ -154,7 +154,7 @@ async def backfill(
         report.pages += 1
         return over
 
-    async def read_all(listed: service.PendingRead) -> None:
+    async def read_list(listed: service.PendingRead) -> None:
         async with gate:
             if why_stop() is not None:
                 return
@@ -164,20 +164,20 @@ async def backfill(
                 return  # another run is reading it
             over = False
             try:
-                over = await read_pages(held)
+                over = await read_until_over(held)
             finally:
                 if not over:  # a finished read was let go with its last page
                     async with database.transaction() as session:
                         await service.release_read(session, held)
 
-    async def read_pages(read: service.PendingRead) -> bool:
+    async def read_until_over(read: service.PendingRead) -> bool:
         """The read's pages until it is over (True) or the run stops or it fails (False)."""
         while why_stop() is None:
             if await scan_due():
                 report.stopped = "daily scan due"
                 return False
             try:
-                over = await read_page(read)
+                over = await read_next(read)
             except RateLimited as limited:
                 report.stopped, report.rate_limited_until = "rate limit", limited.until
                 return False
@@ -192,7 +192,7 @@ async def backfill(
                 return True
         return False
 
-    await asyncio.gather(*(read_all(read) for read in reads))
+    await asyncio.gather(*(read_list(read) for read in reads))
     report.requests = github.usage.requests
     if report.stopped:
         log.info("history backfill stopped (%s): %d of %d read(s) finished", report.stopped,

@@ -60,7 +60,7 @@ async def list_users(_: CurrentUser, session: SessionDep) -> list[GithubUserOut]
 async def get_user(user_id: Id, _: CurrentUser, session: SessionDep) -> GithubUserDetailOut:
     """A tracked user, with how far their repositories' history has been reconstructed."""
     user = await service.get_user(session, user_id)
-    progress = await service.history_progress(session, user_id)
+    progress = await service.history_progress(session, user)
     return GithubUserDetailOut.model_validate(
         {
             **GithubUserOut.model_validate(user).model_dump(),

@@ -341,11 +341,13 @@ class HistoryProgress:
     finished: int  # repositories whose stars and forks are both read
 
 
-async def history_progress(session: AsyncSession, user_id: int) -> HistoryProgress:
-    repos, reads = await repository.reads_of(session, user_id)
+async def history_progress(session: AsyncSession, user: GithubUser) -> HistoryProgress:
+    repos, reads = await repository.reads_of(session, user.id)
     finished = [read for read in reads if read.finished_at is not None]
     state: HistoryState
-    if len(finished) == len(reads) == repos * len(METRICS):  # a user with no repos: done
+    if user.scanned_on is None:  # its repositories are not known yet
+        state = "pending"
+    elif len(finished) == len(reads) == repos * len(METRICS):  # no repositories: done
         gaps = any(not history.ends_meet(r.known_until, r.exact_from) for r in finished)
         state = "estimated" if gaps else "done"
     else:
