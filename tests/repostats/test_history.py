@@ -15,7 +15,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from imagehub.core import migrate
 from imagehub.core.config import Settings
+from imagehub.core.db import create_engine
 from imagehub.repostats.backfill import run_backfill
 from imagehub.repostats.github import GitHub
 from imagehub.repostats.history import (
@@ -25,7 +27,7 @@ from imagehub.repostats.history import (
     ends_meet,
     history_days,
 )
-from imagehub.repostats.models import HistoryPoint
+from imagehub.repostats.models import GithubUser, HistoryPoint, HistoryRead, Repo
 from tests.conftest import TEST_SECRET, assert_error, connected, make_settings
 from tests.platform.test_cli import run_cli
 from tests.repostats.fake_github import FakeGitHub
@@ -148,8 +150,9 @@ async def test_a_tracked_users_history_is_reconstructed_and_served(
     assert before.json()["history"] == {"state": "pending", "repositories": 2, "finished": 0}
     report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
     assert (report.reads, report.finished, report.failed, report.stopped) == (4, 4, [], None)
-    # One page each: the stars and the forks of two repositories.
-    assert report.requests == 4
+    # One page each for the first's stars and forks; the second has neither (as its scan
+    # said): nothing to ask GitHub.
+    assert report.requests == 2
     done = await client.get("/v1/users/7001", headers=admin)
     assert done.json()["history"] == {"state": "done", "repositories": 2, "finished": 2}
 
@@ -330,6 +333,37 @@ async def test_a_newest_end_short_of_the_oldest_leaves_the_middle_estimated(
     assert day[34] == (350, 210)
 
 
+def test_an_upgrade_reopens_reads_capped_before_the_newest_end_was_read(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    migrate.upgrade(url, "4ad0f4f471ca")  # history, oldest end only
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.insert(GithubUser).values(id=1, login="old", name=None))
+            connection.execute(sa.insert(Repo).values(id=10, user_id=1, full_name="old/r"))
+            for metric, known_until in (("stars", "2024-01-10"), ("forks", None)):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO history_reads (repo_id, metric, through, counted,"
+                        " known_until, finished_at) VALUES (10, :metric, '2024-02-01', 40000,"
+                        " :known_until, '2024-02-02 00:00:00')"
+                    ),
+                    {"metric": metric, "known_until": known_until},
+                )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(HistoryRead.metric, HistoryRead.finished_at).order_by(HistoryRead.metric)
+            ).all()
+    finally:
+        engine.dispose()
+    # The capped one is open again, to be read from its newest end; the whole one stays.
+    assert [(metric, finished is None) for metric, finished in rows] == [
+        ("forks", False),
+        ("stars", True),
+    ]
+
+
 async def test_a_backfill_cut_short_goes_on_from_what_is_stored(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
 ) -> None:
@@ -374,9 +408,9 @@ async def test_two_backfill_runs_at_once_never_read_the_same_list(
         asyncio.to_thread(run_backfill, settings, behind_scan=False),
     )
     assert first.finished + second.finished == 2
-    # Five full pages and the empty one after them, and the forks' page: once each.
+    # Five full pages and the empty one after them, once each (no forks: no request).
     asked = [path for path in github.paths[before:] if "/stargazers" in path or "/forks" in path]
-    assert len(asked) == 7, asked
+    assert len(asked) == 6, asked
     stars = [(d, n) for _, metric, d, n in _history(settings) if metric == "stars"]
     assert stars[-1] == (TODAY - timedelta(days=6), 500)
     state = (await client.get("/v1/users/7007", headers=admin)).json()["history"]["state"]

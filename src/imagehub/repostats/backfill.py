@@ -140,11 +140,15 @@ async def backfill(
         return False
 
     async def read_next(read: service.PendingRead) -> bool | None:
-        """The read's next page(s), stored: whether the read is over (None: nothing to
-        read)."""
-        if read.url is not None:
+        """The read's next page(s), stored: whether the read is over (None: there was
+        nothing to read, and it is over)."""
+        # No stargazers (forks) at the last scan, which came after `through`: nobody
+        # today starred before then either (a star taken back and given again is dated
+        # anew). Most repositories have none: their reads cost no request.
+        nothing = read.url is not None and read.counted == 0 and read.size == 0
+        if read.url is not None and not nothing:
             return await read_next_oldest(read, read.url)
-        if newest_pages <= read.newest_pages:
+        if nothing or newest_pages <= read.newest_pages:
             async with database.transaction() as session:
                 await service.finish_read(session, read)
             return None
@@ -187,7 +191,7 @@ async def backfill(
                 return False  # left for the next run
             if on_progress:
                 on_progress(report.pages, max(expected, report.pages))
-            if over is None or over:  # None: capped, and its newest end cannot be read
+            if over is None or over:
                 report.finished += 1
                 return True
         return False

@@ -322,7 +322,8 @@ async def save_newest_page(
 
 
 async def finish_read(session: AsyncSession, read: PendingRead) -> None:
-    """A capped read left to its estimate (its newest end cannot be read)."""
+    """A read with nothing left to ask GitHub: an empty list, or a capped one whose
+    newest end cannot be read (left to its estimate)."""
     await repository.update_read(session, read.repo_id, read.metric, **_finished_or_held(True))
 
 
