@@ -35,8 +35,8 @@ class HistoryOut(BaseModel):
 
     state: Literal["pending", "running", "done", "estimated"] = Field(
         description="pending: not begun; running: under way; done: every repository's stars "
-        "and forks read back to the first; estimated: done, with days past GitHub's "
-        "pagination cap estimated"
+        "and forks read back to the first; estimated: done, with days GitHub's pagination "
+        "cap left unread (between a list's two ends) estimated"
     )
     repositories: int
     finished: int = Field(description="repositories whose stars and forks are both read")
@@ -85,8 +85,8 @@ class StatsOut(BaseModel):
 class HistoryStatOut(StatOut):
     source: Literal["scan", "reconstructed", "estimated"] = Field(
         description="scan: read that day; reconstructed: counted from GitHub's lists of "
-        "stargazers and forks (watchers null); estimated: past GitHub's pagination cap, "
-        "on a straight line between the days known"
+        "stargazers and forks (watchers null); estimated: a day GitHub's pagination cap "
+        "left unread, on a straight line between the days known on either side"
     )
 
 
