@@ -19,7 +19,7 @@ from imagehub.core import migrate
 from imagehub.core.config import Settings
 from imagehub.core.db import create_engine
 from imagehub.repostats.backfill import run_backfill
-from imagehub.repostats.github import GitHub
+from imagehub.repostats.github import GitHub, Usage
 from imagehub.repostats.history import (
     Reconstruction,
     count_newest_page,
@@ -108,6 +108,29 @@ def test_between_the_two_ends_the_days_are_estimated_on_a_line() -> None:
     assert both.on(date(2024, 1, 14)) == (59, False)
     assert both.on(date(2024, 1, 17)) == (59, False)
     assert both.on(through) == (70, False)
+
+
+def test_each_rate_limit_window_is_kept_apart_and_the_scantiest_decides() -> None:
+    """REST ("core") and GraphQL have windows of their own; a backfill spends both, and
+    the daily scan needs its own kept."""
+    usage = Usage()
+    assert (usage.spare(0.25), usage.below(0.25)) == (None, False)
+
+    def answer(resource: str, limit: int, remaining: int) -> httpx.Response:
+        headers = {
+            "x-ratelimit-resource": resource,
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(remaining),
+        }
+        return httpx.Response(200, headers=headers, request=httpx.Request("GET", "/"))
+
+    usage.record(answer("core", 5000, 4000), None)
+    usage.record(answer("graphql", 5000, 1500), None)
+    usage.record(answer("core", 5000, 3990), None)  # the last answer is REST's: GraphQL stays
+    assert usage.spare(0.25) == 1500 - 1250
+    assert not usage.below(0.25)
+    usage.record(answer("graphql", 5000, 1200), None)
+    assert usage.below(0.25)
 
 
 # --- Against the fake GitHub ----------------------------------------------------------------

@@ -229,35 +229,31 @@ class Usage:
 
     requests: int = 0
     not_modified: int = 0
-    # What GitHub last said of the rate-limit window: its size and what is left of it.
-    quota: int | None = None
-    remaining: int | None = None
+    # What GitHub last said of each rate-limit window (REST's "core", "graphql"): its size
+    # and what is left of it. A backfill spends both; the scans need theirs kept.
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def record(self, response: httpx.Response, limit: Limit | None) -> None:
         self.requests += 1
         self.not_modified += response.status_code == 304
         GITHUB_REQUESTS.labels(_outcome(response, limit)).inc()
         remaining = response.headers.get("x-ratelimit-remaining", "")
-        if _DIGITS.match(remaining):
-            self.remaining = int(remaining)
-            GITHUB_QUOTA.set(self.remaining)
         quota = response.headers.get("x-ratelimit-limit", "")
-        if _DIGITS.match(quota):
-            self.quota = int(quota)
+        if _DIGITS.match(remaining) and _DIGITS.match(quota):
+            resource = response.headers.get("x-ratelimit-resource", "core")
+            self.windows[resource] = (int(quota), int(remaining))
+            GITHUB_QUOTA.set(int(remaining))
 
     def spare(self, share: float) -> int | None:
-        """Requests left before less than this share of the window is (None: unknown)."""
-        if self.quota is None or self.remaining is None:
+        """Requests left in the scantiest window before less than this share of it is
+        (None: GitHub has not said yet)."""
+        if not self.windows:
             return None
-        return self.remaining - math.ceil(self.quota * share)
+        return min(left - math.ceil(size * share) for size, left in self.windows.values())
 
     def below(self, share: float) -> bool:
-        """Less than this share of the window is left (as GitHub last said)."""
-        return (
-            self.quota is not None
-            and self.remaining is not None
-            and self.remaining < self.quota * share
-        )
+        """Less than this share of some window is left (as GitHub last said)."""
+        return any(left < size * share for size, left in self.windows.values())
 
 
 class Clock:
