@@ -390,6 +390,9 @@ def test_a_whole_afternoon_in_the_browser(
     # 90 days: the whole history, with the stretch between the list's two ends shaded.
     page.get_by_role("button", name="90 days").click()
     expect(page.get_by_role("button", name="90 days")).to_have_attribute("aria-pressed", "true")
+    # Every day from the first star, 60 days ago, to today's reading: drawn anew (the
+    # 30 days had a band too, which the redraw replaces).
+    expect(page.locator("#repo-table tbody tr")).to_have_count(61)
     band = chart.locator("rect.estimated-band")
     expect(band.first).to_be_visible()
     box = band.first.bounding_box()
@@ -398,8 +401,6 @@ def test_a_whole_afternoon_in_the_browser(
     expect(page.locator("#repo-chart .legend")).to_contain_text("estimated")
     expect(page.locator("#repo-chart .legend")).to_contain_text("reconstructed")
     expect(page.locator("#repo-table tbody tr.estimated").first).to_be_attached()
-    # Every day from the first star, 60 days ago, to today's reading.
-    expect(page.locator("#repo-table tbody tr")).to_have_count(61)
     shot("repos-history")
 
     # --- Phone width: nothing wider than the screen ------------------------------------------
