@@ -89,3 +89,13 @@ async def track(client: httpx.AsyncClient, headers: dict[str, str], login: str) 
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def tracked_and_scanned(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, login: str
+) -> dict[str, str]:
+    """An admin's headers, once they tracked `login` and its first scan is stored."""
+    admin = await admin_headers(client, app)
+    await track(client, admin, login)
+    await asyncio.to_thread(scan, settings)
+    return admin

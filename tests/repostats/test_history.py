@@ -31,7 +31,14 @@ from imagehub.repostats.models import GithubUser, HistoryPoint, HistoryRead, Rep
 from tests.conftest import TEST_SECRET, assert_error, connected, make_settings
 from tests.platform.test_cli import run_cli
 from tests.repostats.fake_github import FakeGitHub
-from tests.repostats.helpers import TOKEN, a_day_passes, admin_headers, scan, track
+from tests.repostats.helpers import (
+    TOKEN,
+    a_day_passes,
+    admin_headers,
+    scan,
+    track,
+    tracked_and_scanned,
+)
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -165,9 +172,7 @@ async def test_a_tracked_users_history_is_reconstructed_and_served(
         [at(week_ago + timedelta(days=1)), at(YESTERDAY)],
     )  # fmt: skip
     github.give_history(second, [], [])
-    admin = await admin_headers(client, app)
-    await track(client, admin, "historian")
-    await asyncio.to_thread(scan, settings)
+    admin = await tracked_and_scanned(client, app, settings, "historian")
 
     before = await client.get("/v1/users/7001", headers=admin)
     assert before.json()["history"] == {"state": "pending", "repositories": 2, "finished": 0}
@@ -237,9 +242,7 @@ async def test_past_githubs_page_cap_the_rest_is_estimated_to_the_tracking_days_
     (repo,) = user.repos
     start = TODAY - timedelta(days=40)
     github.give_history(repo, _star_days(350, start, per_day=10), [])  # 10 a day for 35 days
-    admin = await admin_headers(client, app)
-    await track(client, admin, "popular")
-    await asyncio.to_thread(scan, settings)
+    admin = await tracked_and_scanned(client, app, settings, "popular")
     report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
     assert (report.finished, report.stopped) == (2, None)
     # The scan said 350: pages 1 to 4 asked at once; 3 and 4 answer the 422.
@@ -277,9 +280,7 @@ async def _capped_history(
     (repo,) = user.repos
     start = TODAY - timedelta(days=40)
     github.give_history(repo, _star_days(350, start, per_day=10), _star_days(210, start, 6))
-    admin = await admin_headers(client, app)
-    await track(client, admin, user.login)
-    await asyncio.to_thread(scan, settings)
+    admin = await tracked_and_scanned(client, app, settings, user.login)
     report = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
     assert (report.finished, report.failed, report.stopped) == (2, [], None)
     query = {"include": "history", "date_from": start.isoformat()}
@@ -394,9 +395,7 @@ async def test_a_backfill_cut_short_goes_on_from_what_is_stored(
     (repo,) = user.repos
     start = TODAY - timedelta(days=30)
     github.give_history(repo, _star_days(520, start, per_day=20), _star_days(5, start, 1))
-    admin = await admin_headers(client, app)
-    await track(client, admin, "patient")
-    await asyncio.to_thread(scan, settings)
+    admin = await tracked_and_scanned(client, app, settings, "patient")
     # Little quota left: the backfill keeps a quarter of the window for the scans.
     github.quota, github.remaining = 8, 4
     cut = await asyncio.to_thread(run_backfill, settings, behind_scan=False)
@@ -421,9 +420,7 @@ async def test_two_backfill_runs_at_once_never_read_the_same_list(
     user = github.add_user(7007, "twice", repos=1)
     (repo,) = user.repos
     github.give_history(repo, _star_days(500, TODAY - timedelta(days=30), 20), [])
-    admin = await admin_headers(client, app)
-    await track(client, admin, "twice")
-    await asyncio.to_thread(scan, settings)
+    admin = await tracked_and_scanned(client, app, settings, "twice")
     github.latency = 0.05  # each page takes a while: the runs overlap
     before = len(github.paths)
     first, second = await asyncio.gather(
@@ -461,9 +458,7 @@ async def test_the_backfill_waits_behind_the_daily_scan(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, github: FakeGitHub
 ) -> None:
     github.add_user(7004, "second", repos=1)
-    admin = await admin_headers(client, app)
-    await track(client, admin, "second")
-    await asyncio.to_thread(scan, settings)
+    await tracked_and_scanned(client, app, settings, "second")
     a_day_passes(settings)  # today's scan is due and not done
     before = github.requests
     waiting = await asyncio.to_thread(run_backfill, settings)

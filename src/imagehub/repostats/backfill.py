@@ -135,7 +135,7 @@ async def backfill(
                     session, read, page, newest_pages=newest_pages
                 )
             report.pages += 1
-            if over or read.url is None:
+            if over or read.next_url is None:
                 return over
         return False
 
@@ -145,9 +145,9 @@ async def backfill(
         # No stargazers (forks) at the last scan, which came after `through`: nobody
         # today starred before then either (a star taken back and given again is dated
         # anew). Most repositories have none: their reads cost no request.
-        nothing = read.url is not None and read.counted == 0 and read.size == 0
-        if read.url is not None and not nothing:
-            return await read_next_oldest(read, read.url)
+        nothing = read.next_url is not None and read.counted == 0 and read.size == 0
+        if read.next_url is not None and not nothing:
+            return await read_next_oldest(read, read.next_url)
         if nothing or newest_pages <= read.newest_pages:
             async with database.transaction() as session:
                 await service.finish_read(session, read)

@@ -184,12 +184,13 @@ READ_LEASE = timedelta(minutes=5)
 @dataclass
 class PendingRead:
     """A repository's stars or forks still to be read from GitHub's list: from its oldest
-    end while `url` is set, then (capped) from its newest end."""
+    end while `next_url` is set, then (capped) from its newest end. The fields named as
+    `HistoryRead`'s columns are the row as this run last stored it."""
 
     repo_id: int
     metric: Metric
     full_name: str
-    url: str | None  # the oldest end's next page
+    next_url: str | None  # the oldest end's next page
     counted: int
     through: date
     size: int  # the repository's count when last scanned: what the read has at most
@@ -231,7 +232,7 @@ def _pending(read: HistoryRead, full_name: str, size: int) -> PendingRead:
         repo_id=read.repo_id,
         metric="stars" if read.metric == "stars" else "forks",
         full_name=full_name,
-        url=read.next_url,
+        next_url=read.next_url,
         counted=read.counted,
         through=read.through,
         size=size,
@@ -278,11 +279,8 @@ async def save_history_page(
         reading = await repository.first_reading_after(session, read.repo_id, read.through)
         total = read.size if reading is None else getattr(reading, _STAT_COLUMN[read.metric])
         values |= {"known_until": known_until, "total_at_tracking": total}
-        read.known_until = known_until
         over = newest_pages <= 0
-    values |= _finished_or_held(over)
-    await repository.update_read(session, read.repo_id, read.metric, **values)
-    read.counted, read.url = counted, None if over or page.capped else page.next_url
+    await _store(session, read, values | _finished_or_held(over))
     return over
 
 
@@ -314,10 +312,7 @@ async def save_newest_page(
         "newest_pages": pages,
         "exact_from": exact_from,
     }
-    values |= _finished_or_held(over)
-    await repository.update_read(session, read.repo_id, read.metric, **values)
-    read.newest_cursor, read.newest_total, read.newest_seen = page.cursor, total, seen
-    read.newest_pages, read.exact_from = pages, exact_from
+    await _store(session, read, values | _finished_or_held(over))
     return over
 
 
@@ -325,6 +320,14 @@ async def finish_read(session: AsyncSession, read: PendingRead) -> None:
     """A read with nothing left to ask GitHub: an empty list, or a capped one whose
     newest end cannot be read (left to its estimate)."""
     await repository.update_read(session, read.repo_id, read.metric, **_finished_or_held(True))
+
+
+async def _store(session: AsyncSession, read: PendingRead, values: dict[str, object]) -> None:
+    """The read's row updated, and the run's copy of it with the same values."""
+    await repository.update_read(session, read.repo_id, read.metric, **values)
+    for name, value in values.items():
+        if hasattr(read, name):
+            setattr(read, name, value)
 
 
 def _finished_or_held(over: bool) -> dict[str, object]:
